@@ -1,0 +1,152 @@
+"""One integration driver for every vector field: adaptive ODE or discrete steps.
+
+Steps a ``scipy.integrate`` one-step solver by hand (as ``solve_ivp`` does) so that a run that
+diverges keeps everything saved before it and reports when and why it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import integrate as _si
+from tqdm.auto import tqdm
+
+from dlnsim import _validate as V
+
+SOLVERS = {"RK23": _si.RK23, "RK45": _si.RK45, "DOP853": _si.DOP853,
+           "Radau": _si.Radau, "BDF": _si.BDF, "LSODA": _si.LSODA}
+
+
+class Diverged(Exception):
+    """Raised by a vector field whose state or velocity is not finite."""
+
+
+@dataclass
+class Result:
+    t: np.ndarray
+    y: list[np.ndarray]
+    status: int
+    message: str
+    nfev: int
+
+
+def check_solver_options(solver: str, rtol, atol) -> tuple[float, float]:
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {sorted(SOLVERS)}, got {solver!r}")
+    return V.positive(rtol, "rtol"), V.positive(atol, "atol")
+
+
+def _finite_velocity(fun: Callable[[float, np.ndarray], np.ndarray], counter: list[int]):
+    def wrapped(t, y):
+        counter[0] += 1
+        if not np.all(np.isfinite(y)):
+            raise Diverged(f"the state became non-finite at t = {t:.6g}")
+        v = fun(t, y)
+        if not np.all(np.isfinite(v)):
+            raise Diverged(f"the velocity became non-finite at t = {t:.6g}")
+        return v
+    return wrapped
+
+
+def _too_large(y: np.ndarray, max_norm: float, when: str) -> str | None:
+    norm = float(np.linalg.norm(y))
+    if norm > max_norm:
+        return f"diverged: state norm {norm:.3g} exceeded max_norm = {max_norm:.3g} at {when}"
+    return None
+
+
+def ode(fun, y0: np.ndarray, t: np.ndarray, solver: str = "DOP853", rtol: float = 1e-10,
+        atol: float = 1e-12, max_norm: float = 1e8, max_steps: int = 1_000_000,
+        quiet: bool = False, desc: str = "simulate", min_step: float = 1e-12) -> Result:
+    """Integrate ``dy/dt = fun(t, y)`` from ``t[0]`` and save at every ``t[k]``.
+
+    Stops with status -1 when the accepted step falls below ``min_step * (t[-1] - t[0])``:
+    the field is then singular or discontinuous there (e.g. undamped NGD-d where a block's
+    eigenvalue crosses the pseudo-inverse cutoff), and grinding on would take hours.
+    """
+    counter = [0]
+    f = _finite_velocity(fun, counter)
+    ys = [np.array(y0, dtype=float)]
+    status, message = 0, "reached the last save time"
+    bar = tqdm(total=float(t[-1] - t[0]), desc=desc, disable=True if quiet else None,
+               unit="t", leave=False)
+    try:
+        integ = SOLVERS[solver](f, t[0], ys[0], t[-1], rtol=rtol, atol=atol)
+        k, steps, last = 1, 0, t[0]
+        while integ.status == "running":
+            try:
+                msg = integ.step()
+            except Diverged as exc:
+                status, message = 1, f"diverged: {exc}"
+                break
+            steps += 1
+            if integ.status == "failed":
+                status, message = -1, f"integrator failed at t = {integ.t:.6g}: {msg}"
+                break
+            if k < len(t) and t[k] <= integ.t:
+                dense = integ.dense_output()
+                while k < len(t) and t[k] <= integ.t:
+                    ys.append(dense(t[k]))
+                    k += 1
+            bar.update(float(integ.t - last))
+            last = integ.t
+            big = _too_large(integ.y, max_norm, f"t = {integ.t:.6g}")
+            if big:
+                status, message = 1, big
+                break
+            h = integ.step_size
+            if integ.status == "running" and h is not None and h < min_step * (t[-1] - t[0]):
+                status, message = -1, (
+                    f"step size underflow: h = {h:.3g} at t = {integ.t:.6g} is below "
+                    f"min_step * span = {min_step * (t[-1] - t[0]):.3g}; the vector field is "
+                    "singular or discontinuous here (try damping)")
+                break
+            if steps >= max_steps and integ.status == "running":
+                status, message = -1, f"stopped after max_steps = {max_steps} at t = {integ.t:.6g}"
+                break
+    finally:
+        bar.close()
+    return Result(t[:len(ys)], ys, status, message, counter[0])
+
+
+def discrete(step: Callable[[np.ndarray], np.ndarray], y0: np.ndarray, t: np.ndarray,
+             max_norm: float = 1e8, quiet: bool = False, desc: str = "simulate") -> Result:
+    """Iterate ``y <- y + step(y)`` from step ``t[0]`` and save at every step number ``t[k]``."""
+    counter = [0]
+    f = _finite_velocity(lambda _t, y: step(y), counter)
+    y = np.array(y0, dtype=float)
+    ys = [y]
+    status, message = 0, "reached the last save step"
+    n = int(t[0])
+    k = 1
+    with tqdm(total=int(t[-1] - t[0]), desc=desc, disable=True if quiet else None,
+              unit="step", leave=False) as bar:
+        while k < len(t):
+            try:
+                y = y + f(n, y)
+            except Diverged as exc:
+                status, message = 1, f"diverged: {exc}".replace("t =", "step")
+                break
+            n += 1
+            bar.update(1)
+            if not np.all(np.isfinite(y)):
+                status, message = 1, f"diverged: the state became non-finite at step {n}"
+                break
+            big = _too_large(y, max_norm, f"step {n}")
+            if big:
+                status, message = 1, big
+                break
+            if n == t[k]:
+                ys.append(y)
+                k += 1
+    return Result(t[:len(ys)], ys, status, message, counter[0])
+
+
+def step_grid(t) -> np.ndarray:
+    """Validate save steps of a discrete run: increasing non-negative integers."""
+    a = V.time_grid(t, "t")
+    if np.any(a < 0) or np.any(a != np.round(a)):
+        raise ValueError("t must hold non-negative integer step numbers for method='discrete'")
+    return a.astype(np.int64)

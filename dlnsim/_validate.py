@@ -1,0 +1,99 @@
+"""Argument checks shared by every public entry point.
+
+Each check raises ``TypeError`` for a value of the wrong kind and ``ValueError`` for a value
+of the right kind but the wrong form, always naming the argument and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+
+def as_matrix(x, name: str, shape: tuple[int | None, int | None] | None = None) -> np.ndarray:
+    """Return ``x`` as a finite float64 2-D array (a fresh, read-only copy)."""
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be a 2-D array of real numbers, got {type(x).__name__}")
+    try:
+        a = np.array(x, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a 2-D array of real numbers ({exc})") from None
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array, got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{name} must be non-empty, got shape {a.shape}")
+    if shape is not None:
+        for axis, want in enumerate(shape):
+            if want is not None and a.shape[axis] != want:
+                raise ValueError(
+                    f"{name} must have shape {tuple('*' if s is None else s for s in shape)}, "
+                    f"got {a.shape}"
+                )
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite; it contains NaN or inf")
+    a.setflags(write=False)
+    return a
+
+
+def real(x, name: str) -> float:
+    """Return ``x`` as a Python float, rejecting bools, strings and NaN."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
+    v = float(x)
+    if math.isnan(v):
+        raise ValueError(f"{name} must not be NaN")
+    return v
+
+
+def positive(x, name: str) -> float:
+    v = real(x, name)
+    if not (v > 0 and math.isfinite(v)):
+        raise ValueError(f"{name} must be a finite number > 0, got {x!r}")
+    return v
+
+
+def nonnegative(x, name: str) -> float:
+    v = real(x, name)
+    if not (v >= 0 and math.isfinite(v)):
+        raise ValueError(f"{name} must be a finite number >= 0, got {x!r}")
+    return v
+
+
+def order_q(q, name: str = "q") -> float:
+    """The curvature-correction order: a real number in [1, inf] (inf is gradient descent)."""
+    v = real(q, name)
+    if not v >= 1:
+        raise ValueError(f"{name} must be >= 1 (1: NGD, 2: sqrt-NGD, inf: GD), got {q!r}")
+    return v
+
+
+def spd(x, name: str, n: int | None = None) -> np.ndarray:
+    """A symmetric positive-definite matrix (symmetry to 1e-12 relative)."""
+    a = as_matrix(x, name, (n, n))
+    if a.shape[0] != a.shape[1]:
+        raise ValueError(f"{name} must be square, got shape {a.shape}")
+    scale = max(np.abs(a).max(), np.finfo(float).tiny)
+    if np.abs(a - a.T).max() > 1e-12 * scale:
+        raise ValueError(f"{name} must be symmetric")
+    if np.linalg.eigvalsh(a).min() <= 0:
+        raise ValueError(f"{name} must be positive definite (SPD); its smallest eigenvalue is <= 0")
+    return a
+
+
+def time_grid(t, name: str = "t") -> np.ndarray:
+    """Save times: a 1-D, finite, strictly increasing array with at least two entries."""
+    if isinstance(t, (str, bytes)) or t is None:
+        raise TypeError(f"{name} must be a 1-D array of times, got {type(t).__name__}")
+    try:
+        a = np.array(t, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a 1-D array of times ({exc})") from None
+    if a.ndim != 1 or a.size < 2:
+        raise ValueError(f"{name} must be a 1-D array of at least 2 times, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite")
+    if np.any(np.diff(a) <= 0):
+        raise ValueError(f"{name} must be strictly increasing")
+    return a

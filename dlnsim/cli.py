@@ -1,0 +1,109 @@
+"""Command line: ``dlnsim simulate ...`` (also ``python -m dlnsim``).
+
+Usage errors print one line and exit 2; a run that diverges exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+import numpy as np
+
+from dlnsim import rules
+from dlnsim.integrate import simulate
+from dlnsim.network import Network
+from dlnsim.task import Task
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, no usage dump
+        raise _UsageError(message)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        out = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"widths must be comma-separated integers, got {text!r}")\
+            from None
+    return out
+
+
+def _q(text: str) -> float:
+    return math.inf if text.lower() in ("inf", "infinity", "gd") else float(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="dlnsim", description="Analytical deep-linear-network simulator.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    s = sub.add_parser("simulate", help="train a deep linear network on a teacher-student task")
+    s.add_argument("--widths", type=_widths, default=(8, 8, 8, 8),
+                   help="layer widths n_0,...,n_d, input first (default 8,8,8,8)")
+    s.add_argument("--q", type=_q, default=2.0,
+                   help="curvature correction order: 1 NGD, 2 sqrt-NGD (default), inf GD")
+    s.add_argument("--block-diagonal", action="store_true", help="use NGD-d blocks")
+    s.add_argument("--damping", type=float, default=0.0, help="Levenberg-Marquardt eps")
+    s.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay")
+    s.add_argument("--clip", type=float, default=None, help="update-speed clipping")
+    s.add_argument("--lr", type=float, default=1.0, help="learning rate (default 1)")
+    s.add_argument("--t-end", type=float, default=20.0, help="final time (default 20)")
+    s.add_argument("--points", type=int, default=7, help="number of save times (default 7)")
+    s.add_argument("--scale", type=float, default=0.1, help="init weight scale (default 0.1)")
+    s.add_argument("--rank", type=int, default=3, help="teacher rank (default 3)")
+    s.add_argument("--noise", type=float, default=0.1, help="label noise (default 0.1)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--method", choices=("ode", "discrete"), default="ode")
+    s.add_argument("--out", default=None, help="save the trajectory as .npz")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _cmd_simulate(a) -> int:
+    w = a.widths
+    if len(w) < 2:
+        raise ValueError("--widths needs at least two entries (depth >= 1)")
+    if a.points < 2:
+        raise ValueError(f"--points must be >= 2, got {a.points}")
+    task = Task.teacher_student(n=w[0], n_out=w[-1], rank=a.rank, noise=a.noise, seed=a.seed)
+    net = Network.random(w, scale=a.scale, seed=a.seed + 1)
+    rule = rules.ngd(a.q, damping=a.damping, block_diagonal=a.block_diagonal)
+    if a.clip is not None:
+        rule = rules.chain(rule, rules.clip(a.clip))
+    if a.weight_decay:
+        rule = rules.chain(rule, rules.weight_decay(a.weight_decay))
+    if a.method == "discrete":
+        t = np.unique(np.linspace(0, a.t_end, a.points).round().astype(int))
+    else:
+        t = np.linspace(0.0, a.t_end, a.points)
+    traj = simulate(net, task, rule, t, lr=a.lr, method=a.method, quiet=a.quiet)
+    print(f"rule: {traj.rule}   widths: {w}   lr: {a.lr:g}   method: {traj.method}")
+    print(f"{'t':>10} {'train loss':>12} {'test loss':>12} {'max|c_i - c_i(0)|':>18}")
+    for k, tk in enumerate(traj.t):
+        drift = max((float(np.abs(c[k] - c[0]).max()) for c in traj.imbalance), default=0.0)
+        print(f"{tk:10.4g} {traj.loss[k]:12.6g} {traj.test_loss[k]:12.6g} {drift:18.3e}")
+    print(f"status {traj.status}: {traj.message}")
+    if a.out:
+        traj.save(a.out)
+        print(f"saved {a.out}")
+    return 0 if traj.success else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            raise _UsageError("missing command (try: dlnsim simulate)")
+        return _cmd_simulate(args)
+    except _UsageError as exc:
+        print(f"dlnsim: error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, OSError) as exc:
+        print(f"dlnsim: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,182 @@
+"""Singular-mode dynamics (Huh 2020, eqs 5, 10, 12, 20, 21) and the balanced map ODE (eq 17).
+
+State ``sigma`` has shape ``(modes, d)``: mode ``k``'s singular value in layer ``i``. With
+``sbar = prod_i sigma_i``, ``j_i = prod_{k != i} sigma_k`` (computed as a product, never a
+quotient) and ``sd = sbar - s*``, the rules are (unit learning rate)
+
+* full q-NGD:   ``dsigma_i/dt = -sd j_i (||j||^2 + eps)^{-1/q}``           (eq 12; eq 5 at q = inf)
+* block q-NGD-d: ``dsigma_i/dt = -d^{-1/q} sd j_i (j_i^2 + eps)^{-1/q}``   (eqs 20, 21)
+
+with ``eps = 0`` meaning the pseudo-inverse: a zero Jacobian gives zero velocity. Decoupled weight
+decay adds ``-lam sigma_i``. These are exactly the full-matrix rules restricted to networks aligned
+with the target's SVD (:meth:`dlnsim.Network.aligned`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlnsim import _ode
+from dlnsim import _validate as V
+
+
+# -- the singular-mode vector field -----------------------------------------------------------
+def jacobian(sigma: np.ndarray) -> np.ndarray:
+    """``j_i = prod_{k != i} sigma_k`` per mode, as prefix times suffix products."""
+    sigma = np.asarray(sigma, dtype=float)
+    ones = np.ones(sigma.shape[:-1] + (1,))
+    prefix = np.cumprod(np.concatenate([ones, sigma[..., :-1]], axis=-1), axis=-1)
+    suffix = np.cumprod(np.concatenate([ones, sigma[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    return prefix * suffix
+
+
+def _inverse_power(x: np.ndarray, q: float, damping: float) -> np.ndarray:
+    """``(x + eps)^{-1/q}`` elementwise; at ``eps = 0`` the pseudo-inverse (0 where x = 0)."""
+    if math.isinf(q):
+        return np.ones_like(x)
+    if damping > 0:
+        return (x + damping) ** (-1.0 / q)
+    out = np.zeros_like(x)
+    pos = x > 0
+    out[pos] = x[pos] ** (-1.0 / q)
+    return out
+
+
+def velocity(sigma: np.ndarray, target: np.ndarray, q: float = 2.0, block_diagonal: bool = False,
+             damping: float = 0.0, weight_decay: float = 0.0,
+             max_speed: float | None = None) -> np.ndarray:
+    """``dsigma/dt`` at unit learning rate, vectorized over ``(modes, d)``.
+
+    ``max_speed`` clips the preconditioned update's total norm (over all modes and layers)
+    before weight decay, as :func:`dlnsim.rules.clip` does in a chain ``ngd -> clip -> decay``.
+    """
+    sigma = np.asarray(sigma, dtype=float)
+    d = sigma.shape[-1]
+    j = jacobian(sigma)
+    sd = np.prod(sigma, axis=-1) - target
+    if block_diagonal:
+        scale = (1.0 if math.isinf(q) else d ** (-1.0 / q)) * _inverse_power(j * j, q, damping)
+        u = sd[..., None] * j * scale
+    else:
+        u = sd[..., None] * j * _inverse_power(np.sum(j * j, axis=-1), q, damping)[..., None]
+    if max_speed is not None:
+        speed = float(np.sqrt(np.sum(u * u)))
+        if speed > max_speed:
+            u = u * (max_speed / speed)
+    return -(u + weight_decay * sigma)
+
+
+@dataclass(frozen=True, eq=False)
+class ModeTrajectory:
+    """Singular-mode run: ``sigma`` of shape ``(T, modes, d)`` at times ``t``."""
+
+    t: np.ndarray
+    sigma: np.ndarray
+    status: int
+    message: str
+
+    @property
+    def map(self) -> np.ndarray:
+        """``sbar(t) = prod_i sigma_i``, shape ``(T, modes)``."""
+        return np.prod(self.sigma, axis=-1)
+
+    @property
+    def success(self) -> bool:
+        return self.status == 0
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.sigma, dtype=dtype)
+
+
+def simulate(sigma0, target, t, q: float = 2.0, block_diagonal: bool = False, lr: float = 1.0,
+             weight_decay: float = 0.0, damping: float = 0.0, max_speed: float | None = None,
+             method: str = "ode", solver: str = "DOP853", rtol: float = 1e-10,
+             atol: float = 1e-12, max_norm: float = 1e8, quiet: bool = True) -> ModeTrajectory:
+    """Integrate the singular-mode dynamics from ``sigma0`` (shape ``(modes, d)``).
+
+    ``target`` holds ``s*`` per mode (shape ``(modes,)``). ``method="discrete"`` takes steps
+    ``sigma <- sigma + lr v(sigma)`` at integer save steps ``t``.
+    """
+    s0 = V.as_matrix(sigma0, "sigma0")
+    s_star = _vector(target, "target", s0.shape[0])
+    q = V.order_q(q)
+    lr = V.positive(lr, "lr")
+    weight_decay = V.nonnegative(weight_decay, "weight_decay")
+    damping = V.nonnegative(damping, "damping")
+    if max_speed is not None:
+        max_speed = V.positive(max_speed, "max_speed")
+    shape = s0.shape
+
+    def field(y: np.ndarray) -> np.ndarray:
+        v = velocity(y.reshape(shape), s_star, q, block_diagonal, damping, weight_decay, max_speed)
+        return lr * v.ravel()
+
+    res = _run(field, s0.ravel(), t, method, solver, rtol, atol, max_norm, quiet)
+    return ModeTrajectory(res.t, np.stack(res.y).reshape((-1,) + shape), res.status, res.message)
+
+
+# -- the balanced map ODE (eq 17) -------------------------------------------------------------
+def exponent(d: int, q: float) -> float:
+    """``p = 2 (d - 1)(q - 1) / (d q)`` (Huh 2020, eq 17); ``2 (d - 1)/d`` at ``q = inf``."""
+    d = _depth(d)
+    q = V.order_q(q)
+    if math.isinf(q):
+        return 2.0 * (d - 1) / d
+    return 2.0 * (d - 1) * (q - 1) / (d * q)
+
+
+def calibrated_rate(lr: float, d: int, q: float) -> float:
+    """Depth-calibrated learning rate ``etabar = lr d^{1 - 1/q}`` (eq 17)."""
+    q = V.order_q(q)
+    return V.positive(lr, "lr") * _depth(d) ** (1.0 - (0.0 if math.isinf(q) else 1.0 / q))
+
+
+def map_velocity(sbar: np.ndarray, target: np.ndarray, d: int, q: float,
+                 lr: float = 1.0) -> np.ndarray:
+    """``dsbar/dt = -etabar (sbar - s*) |sbar|^p`` for balanced modes (eq 17)."""
+    sbar = np.asarray(sbar, dtype=float)
+    return -calibrated_rate(lr, d, q) * (sbar - target) * np.abs(sbar) ** exponent(d, q)
+
+
+def simulate_map(sbar0, target, t, d: int, q: float, lr: float = 1.0, solver: str = "DOP853",
+                 rtol: float = 1e-12, atol: float = 1e-14, max_norm: float = 1e8,
+                 quiet: bool = True) -> ModeTrajectory:
+    """Integrate eq 17 for each mode; returns a trajectory with ``sigma`` of shape (T, m, 1)."""
+    s0 = _vector(sbar0, "sbar0")
+    s_star = _vector(target, "target", s0.shape[0])
+    d, q, lr = _depth(d), V.order_q(q), V.positive(lr, "lr")
+    res = _run(lambda y: map_velocity(y, s_star, d, q, lr), s0, t, "ode", solver, rtol, atol,
+               max_norm, quiet)
+    return ModeTrajectory(res.t, np.stack(res.y)[:, :, None], res.status, res.message)
+
+
+def _run(field, y0, t, method, solver, rtol, atol, max_norm, quiet) -> _ode.Result:
+    max_norm = V.positive(max_norm, "max_norm")
+    if method == "ode":
+        rtol, atol = _ode.check_solver_options(solver, rtol, atol)
+        return _ode.ode(lambda _t, y: field(y), y0, V.time_grid(t), solver, rtol, atol,
+                        max_norm, quiet=quiet, desc="modes")
+    if method == "discrete":
+        return _ode.discrete(field, y0, _ode.step_grid(t), max_norm, quiet, desc="modes")
+    raise ValueError(f"method must be 'ode' or 'discrete', got {method!r}")
+
+
+def _vector(x, name: str, n: int | None = None) -> np.ndarray:
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be an array of real numbers")
+    a = np.atleast_1d(np.array(x, dtype=float))
+    if a.ndim != 1 or (n is not None and a.shape[0] != n):
+        want = f"({n},)" if n is not None else "(m,)"
+        raise ValueError(f"{name} must have shape {want}, got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite")
+    return a
+
+
+def _depth(d) -> int:
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+        raise ValueError(f"d must be an integer >= 1, got {d!r}")
+    return int(d)

@@ -1,0 +1,146 @@
+"""Trajectory: saved times, weights and derived series, with status and message.
+
+Saved and loaded as ``.npz`` without pickle; files are written atomically (temporary file in
+the same folder, then ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlnsim.network import Network
+from dlnsim.task import Task
+
+STATUS_SUCCESS = 0
+STATUS_DIVERGED = 1
+STATUS_FAILED = -1
+
+
+@dataclass(frozen=True, eq=False)
+class Trajectory:
+    """The result of :func:`dlnsim.simulate`.
+
+    Attributes
+    ----------
+    t
+        Save times (continuous time, or step numbers for discrete runs), shape ``(T,)``.
+    weights
+        One array per layer, shape ``(T, n_{i+1}, n_i)``.
+    map
+        ``W(t)``, shape ``(T, n_d, n_0)``.
+    loss
+        Train loss, shape ``(T,)``.
+    imbalance
+        ``c_i(t)`` (Huh 2020, eq 15), ``depth - 1`` arrays of shape ``(T, n_{i+1}, n_{i+1})``.
+    mode_strengths
+        ``diag(U*^T W(t) V*)``: the map's singular-mode strengths in the target's SVD basis,
+        shape ``(T, min(n_0, n_d))``.
+    test_loss
+        Population test loss for teacher-student tasks, else ``None``.
+    status, message
+        As in ``scipy.integrate.solve_ivp``: 0 reached the last time, 1 stopped because the run
+        diverged (non-finite or too large state), -1 the integrator failed. Arrays then end at the
+        last good save time.
+    """
+
+    t: np.ndarray
+    weights: tuple[np.ndarray, ...]
+    map: np.ndarray
+    loss: np.ndarray
+    imbalance: tuple[np.ndarray, ...]
+    mode_strengths: np.ndarray
+    test_loss: np.ndarray | None
+    status: int
+    message: str
+    method: str = ""
+    rule: str = ""
+    lr: float = 1.0
+    nfev: int = 0
+
+    @property
+    def success(self) -> bool:
+        return self.status == STATUS_SUCCESS
+
+    def network(self, k: int = -1) -> Network:
+        """The network at save index ``k``."""
+        return Network([w[k] for w in self.weights])
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def __repr__(self) -> str:
+        return (f"Trajectory(T={len(self.t)}, t=[{self.t[0]:g}, {self.t[-1]:g}], "
+                f"rule={self.rule!r}, status={self.status}, message={self.message!r})")
+
+    # -- persistence ----------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write an ``.npz`` file atomically (no pickled objects)."""
+        path = os.fspath(path)
+        arrays = {
+            "t": self.t, "map": self.map, "loss": self.loss,
+            "mode_strengths": self.mode_strengths,
+            "status": np.array(self.status), "message": np.array(self.message),
+            "method": np.array(self.method), "rule": np.array(self.rule),
+            "lr": np.array(self.lr), "nfev": np.array(self.nfev),
+            "depth": np.array(len(self.weights)),
+        }
+        for i, w in enumerate(self.weights):
+            arrays[f"weights_{i}"] = w
+        for i, c in enumerate(self.imbalance):
+            arrays[f"imbalance_{i}"] = c
+        if self.test_loss is not None:
+            arrays["test_loss"] = self.test_loss
+        folder = os.path.dirname(os.path.abspath(path)) or "."
+        fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Trajectory:
+        """Read a file written by :meth:`save` (``allow_pickle=False``)."""
+        with np.load(os.fspath(path), allow_pickle=False) as f:
+            try:
+                d = int(f["depth"])
+                return cls(
+                    t=f["t"], weights=tuple(f[f"weights_{i}"] for i in range(d)),
+                    map=f["map"], loss=f["loss"],
+                    imbalance=tuple(f[f"imbalance_{i}"] for i in range(d - 1)),
+                    mode_strengths=f["mode_strengths"],
+                    test_loss=f["test_loss"] if "test_loss" in f.files else None,
+                    status=int(f["status"]), message=str(f["message"]),
+                    method=str(f["method"]), rule=str(f["rule"]), lr=float(f["lr"]),
+                    nfev=int(f["nfev"]),
+                )
+            except KeyError as exc:
+                raise ValueError(f"{os.fspath(path)} is not a dlnsim trajectory: missing {exc}")\
+                    from None
+
+
+def from_weights(t: np.ndarray, weights: list[tuple[np.ndarray, ...]], task: Task,
+                 status: int, message: str, **meta) -> Trajectory:
+    """Build a trajectory from saved per-time weight tuples, computing the derived series."""
+    depth = len(weights[0])
+    stacked = tuple(np.stack([w[i] for w in weights]) for i in range(depth))
+    nets = [Network(list(w)) for w in weights]
+    maps = np.stack([n.map for n in nets])
+    u_star, _, vt_star = np.linalg.svd(task.target)
+    r = min(task.target.shape)
+    strengths = np.einsum("ki,tkl,li->ti", u_star[:, :r], maps, vt_star[:r].T)
+    per_net = [n.imbalance() for n in nets]
+    imbalance = tuple(np.stack([c[i] for c in per_net]) for i in range(depth - 1))
+    test = np.array([task.test_loss(m) for m in maps]) if task.has_test else None
+    return Trajectory(
+        t=np.asarray(t, dtype=float), weights=stacked, map=maps,
+        loss=np.array([task.loss(m) for m in maps]), imbalance=imbalance,
+        mode_strengths=strengths, test_loss=test, status=status, message=message, **meta,
+    )

@@ -1,0 +1,222 @@
+"""Map-space curvature against dense P x P references and finite differences."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from dlnsim import Network, Task, curvature
+from tests.reference import dense_gn, dense_jacobian, dense_power, dln_cases, flat, full_map
+
+QS = [1.0, 1.5, 2.0, 3.0, math.inf]
+
+
+def _well_separated(h: np.ndarray, rcond: float) -> bool:
+    """Every eigenvalue of H is clearly null or clearly above the cutoff.
+
+    Near the cutoff the pseudo-inverse is discontinuous and no two float64 computations need
+    agree; with a gap of 1e-6 the expected float64 error of a q = 1 direction stays ~1e-10.
+    """
+    e = np.linalg.eigvalsh(h)
+    top = e.max()
+    if top <= 0:
+        return False
+    rel = e / top
+    return bool(np.all((rel < 1e-13) | (rel > 1e-6)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(dln_cases())
+def test_jvp_equals_dense_jacobian(case):
+    weights, _, _ = case
+    net = Network(weights)
+    rng = np.random.default_rng(0)
+    tangents = [rng.standard_normal(w.shape) for w in weights]
+    want = (dense_jacobian(weights) @ flat(tangents)).reshape(net.map.shape)
+    got = curvature.jvp(net, tangents)
+    assert np.allclose(got, want, rtol=1e-10, atol=1e-12 * np.abs(want).max() + 1e-300)
+
+
+@settings(max_examples=60, deadline=None)
+@given(dln_cases())
+def test_vjp_is_adjoint_of_jvp(case):
+    weights, target, _ = case
+    net = Network(weights)
+    rng = np.random.default_rng(1)
+    tangents = [rng.standard_normal(w.shape) for w in weights]
+    y = rng.standard_normal(target.shape)
+    lhs = float(np.sum(curvature.jvp(net, tangents) * y))
+    rhs = float(sum(np.sum(t * g) for t, g in zip(tangents, curvature.vjp(net, y))))
+    assert lhs == pytest.approx(rhs, rel=1e-10, abs=1e-14)
+
+
+@pytest.mark.parametrize("widths", [(3, 4, 2, 5), (2, 2), (4, 1, 3), (3, 3, 3, 3, 3)])
+def test_jvp_matches_central_finite_differences(widths):
+    net = Network.random(widths, scale=0.7, seed=3)
+    rng = np.random.default_rng(4)
+    tangents = [rng.standard_normal(w.shape) for w in net.weights]
+    h = 1e-6
+    plus = full_map([w + h * t for w, t in zip(net.weights, tangents)])
+    minus = full_map([w - h * t for w, t in zip(net.weights, tangents)])
+    fd = (plus - minus) / (2 * h)
+    # central differences have O(h^2) truncation error and O(eps/h) rounding error
+    assert np.allclose(curvature.jvp(net, tangents), fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("whitened", [True, False])
+def test_gradient_matches_finite_differences_of_loss(whitened):
+    rng = np.random.default_rng(5)
+    net = Network.random((3, 4, 2, 3), scale=0.8, seed=6)
+    cov = None if whitened else np.diag([1.0, 2.0, 0.5])
+    task = Task(target=rng.standard_normal((3, 3)), input_cov=cov)
+    g = curvature.gradient(net, task.target, task.input_cov)
+    theta = net.flat()
+    h = 1e-6
+    fd = []
+    for k in range(theta.size):
+        e = np.zeros_like(theta)
+        e[k] = h
+        lp = task.loss(Network(net.unflatten(theta + e)).map)
+        lm = task.loss(Network(net.unflatten(theta - e)).map)
+        fd.append((lp - lm) / (2 * h))
+    assert np.allclose(flat(g), fd, rtol=1e-6, atol=1e-8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(dln_cases())
+def test_gauss_newton_equals_dense_reference(case):
+    weights, _, cov = case
+    net = Network(weights)
+    want = dense_gn(weights, cov)
+    got = curvature.gauss_newton(net, cov)
+    assert np.allclose(got, want, rtol=1e-10, atol=1e-12 * np.abs(want).max())
+
+
+@settings(max_examples=40, deadline=None)
+@given(dln_cases())
+def test_map_kernel_matvec_equals_dense_and_shares_spectrum_with_gn(case):
+    weights, _, cov = case
+    net = Network(weights)
+    k = curvature.map_kernel(net, cov)
+    x = np.random.default_rng(2).standard_normal(k.shape)
+    assert np.allclose(k.matvec(x).ravel(), k.dense() @ x.ravel(), rtol=1e-10,
+                       atol=1e-12 * np.abs(k.dense()).max())
+    ek = np.sort(np.linalg.eigvalsh(k.dense()))[::-1]
+    eh = np.sort(np.linalg.eigvalsh(dense_gn(weights, cov)))[::-1]
+    top = eh[0]
+    assert np.allclose(ek, eh[: ek.size], atol=1e-10 * top)
+    assert np.all(np.abs(eh[ek.size:]) <= 1e-10 * top)  # the rest of H is null
+
+
+@settings(max_examples=80, deadline=None)
+@given(dln_cases(), st.sampled_from(QS), st.sampled_from([0.0, 1e-3, 0.3]))
+def test_full_ngd_direction_of_gradient_equals_dense(case, q, damping_rel):
+    weights, target, cov = case
+    net = Network(weights)
+    h = dense_gn(weights, cov)
+    top = np.linalg.eigvalsh(h).max()
+    damping = damping_rel * top
+    if damping == 0:
+        assume(_well_separated(h, curvature.DEFAULT_RCOND))
+    g = curvature.gradient(net, target, cov)
+    want = dense_power(h, flat(g), q, damping, curvature.DEFAULT_RCOND)
+    delta_r = (net.map - target) @ curvature._sqrt_psd(cov)
+    got = flat(curvature.ngd_direction(net, g, cov, q, damping, cotangent=delta_r))
+    assert np.linalg.norm(got - want) <= 1e-9 * np.linalg.norm(want) + 1e-300
+
+
+@settings(max_examples=80, deadline=None)
+@given(dln_cases(), st.sampled_from(QS), st.sampled_from([0.0, 1e-2, 0.3]))
+def test_full_ngd_direction_of_any_vector_equals_dense(case, q, damping_rel):
+    weights, _, cov = case
+    net = Network(weights)
+    h = dense_gn(weights, cov)
+    top = np.linalg.eigvalsh(h).max()
+    damping = damping_rel * top
+    if damping == 0:
+        assume(_well_separated(h, curvature.DEFAULT_RCOND))
+    rng = np.random.default_rng(7)
+    u = [rng.standard_normal(w.shape) for w in weights]
+    want = dense_power(h, flat(u), q, damping, curvature.DEFAULT_RCOND)
+    got = flat(curvature.ngd_direction(net, u, cov, q, damping))
+    assert np.linalg.norm(got - want) <= 1e-9 * np.linalg.norm(want) + 1e-300
+
+
+@settings(max_examples=80, deadline=None)
+@given(dln_cases(), st.sampled_from(QS), st.sampled_from([0.0, 1e-3, 0.3]))
+def test_block_ngd_direction_equals_dense_diagonal_blocks(case, q, damping_rel):
+    weights, _, cov = case
+    net = Network(weights)
+    h = dense_gn(weights, cov)
+    rng = np.random.default_rng(8)
+    u = [rng.standard_normal(w.shape) for w in weights]
+    want, k = [], 0
+    top = np.linalg.eigvalsh(h).max()
+    for w, ui in zip(weights, u):
+        block = h[k:k + w.size, k:k + w.size]
+        k += w.size
+        if damping_rel == 0:
+            assume(_well_separated(block, curvature.DEFAULT_RCOND))
+        scale = 1.0 if math.isinf(q) else len(weights) ** (-1 / q)
+        want.append(scale * dense_power(block, ui.ravel(), q, damping_rel * top,
+                                        curvature.DEFAULT_RCOND))
+    got = flat(curvature.block_ngd_direction(net, u, cov, q, damping_rel * top))
+    want = np.concatenate(want)
+    assert np.linalg.norm(got - want) <= 1e-9 * np.linalg.norm(want) + 1e-300
+
+
+@pytest.mark.parametrize("q", QS)
+def test_kernel_inverse_power_inverts_the_kernel_power(q):
+    net = Network.random((3, 4, 3), scale=1.0, seed=9)
+    k = curvature.map_kernel(net)
+    x = np.random.default_rng(3).standard_normal(k.shape)
+    y = k.inverse_power(x, q)
+    # K^{1/q} applied to K^{-1/q} x returns x (full rank kernel here)
+    evals, evecs = k.eigh
+    back = (evecs @ (np.clip(evals, 0, None) ** (0 if math.isinf(q) else 1 / q)
+                     * (evecs.T @ y.ravel()))).reshape(k.shape)
+    assert np.allclose(back, x, rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(dln_cases())
+def test_gn_norms_equal_dense_quadratic_forms(case):
+    weights, _, cov = case
+    net = Network(weights)
+    theta = flat(weights)
+    h = dense_gn(weights, cov)
+    want_full = theta @ h @ theta
+    want_kfac, k = 0.0, 0
+    for w in weights:
+        block = h[k:k + w.size, k:k + w.size]
+        want_kfac += w.ravel() @ block @ w.ravel()
+        k += w.size
+    assert curvature.gn_norm_sq(net, cov) == pytest.approx(want_full, rel=1e-9, abs=1e-300)
+    assert curvature.kfac_gn_norm_sq(net, cov) == pytest.approx(want_kfac, rel=1e-9, abs=1e-300)
+
+
+def test_gn_norm_identities_for_whitened_linear_networks():
+    """Zhang et al. Theorem 1: ||theta||_G^2 = d^2 ||J_x||_F^2, K-FAC: d ||J_x||_F^2."""
+    net = Network.random((4, 5, 3, 6, 2), scale=0.6, seed=10)
+    jx = np.sum(net.map**2)
+    assert curvature.gn_norm_sq(net) == pytest.approx(16 * jx, rel=1e-12)
+    assert curvature.kfac_gn_norm_sq(net) == pytest.approx(4 * jx, rel=1e-12)
+
+
+def test_bad_spectral_arguments_name_the_argument():
+    net = Network.random((2, 2, 2), seed=0)
+    u = net.weights
+    with pytest.raises(ValueError, match="q must be >= 1"):
+        curvature.ngd_direction(net, u, q=0.5)
+    with pytest.raises(ValueError, match="damping"):
+        curvature.ngd_direction(net, u, damping=-1.0)
+    with pytest.raises(ValueError, match="rcond"):
+        curvature.block_ngd_direction(net, u, rcond=2.0)
+    with pytest.raises(ValueError, match="params"):
+        curvature.ngd_direction(net, u[:1])
+    with pytest.raises(ValueError, match="input_cov"):
+        curvature.gauss_newton(net, input_cov=-np.eye(2))
+    with pytest.raises(ValueError, match="tangents"):
+        curvature.jvp(net, [np.ones((3, 3)), np.ones((2, 2))])

@@ -1,0 +1,237 @@
+"""simulate(): conservation laws, weight decay, reduction to singular modes, divergence."""
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+from dlnsim import Network, Task, Trajectory, modes, rules, simulate
+
+CASES = [(3, 4, 4, 3), (4, 3, 5, 2)]  # square-ish and with a bottleneck, rectangular ends
+
+
+def _case(widths, seed=0):
+    rng = np.random.default_rng(seed)
+    task = Task(target=rng.standard_normal((widths[-1], widths[0])),
+                input_cov=np.diag(np.linspace(0.5, 2.0, widths[0])))
+    return Network.random(widths, scale=0.6, seed=seed + 1), task
+
+
+def _imbalance_drift(traj):
+    """max_t max_i ||c_i(t) - c_i(0)||_max relative to max_t sum_i ||w_i||_F^2."""
+    sq = max(sum(float(np.sum(w[k] ** 2)) for w in traj.weights) for k in range(len(traj.t)))
+    return max(float(np.abs(c - c[0]).max()) for c in traj.imbalance) / sq
+
+
+@pytest.mark.parametrize("widths", CASES)
+@pytest.mark.parametrize("q", [math.inf, 1.0, 2.0, 3.0])
+def test_imbalance_conserved_under_qngd(widths, q):
+    """Huh (2020) Theorem 1 from a random unaligned init, non-identity S."""
+    net, task = _case(widths)
+    traj = simulate(net, task, rules.ngd(q), t=np.linspace(0, 20, 5), quiet=True)
+    assert traj.success, traj.message
+    assert traj.loss[-1] <= traj.loss[0] / 100  # a run that really learns
+    assert _imbalance_drift(traj) <= 1e-8
+
+
+@pytest.mark.parametrize("widths", CASES)
+def test_imbalance_broken_by_block_diagonal_ngd(widths):
+    net, task = _case(widths)
+    full = simulate(net, task, rules.ngd(1.0), t=np.linspace(0, 20, 5), quiet=True)
+    block = simulate(net, task, rules.ngd(1.0, block_diagonal=True), t=np.linspace(0, 20, 5),
+                     quiet=True)
+    assert block.success, block.message
+    assert _imbalance_drift(block) >= 1e4 * max(_imbalance_drift(full), 1e-12)
+    assert _imbalance_drift(block) > 1e-3
+
+
+@pytest.mark.parametrize("q", [math.inf, 1.0, 2.0, 3.0])
+@pytest.mark.parametrize("lr", [1.0, 0.6])
+def test_imbalance_decays_exponentially_under_weight_decay(q, lr):
+    """With decoupled decay lam: c_i(t) = exp(-2 lr lam t) c_i(0) (claim wd.imbalance_decay)."""
+    net, task = _case((3, 4, 4, 3))
+    lam = 0.15
+    t = np.linspace(0, 6, 4)
+    traj = simulate(net, task, rules.chain(rules.ngd(q), rules.weight_decay(lam)), t=t, lr=lr,
+                    quiet=True)
+    assert traj.success, traj.message
+    scale = max(float(np.abs(c[0]).max()) for c in traj.imbalance)
+    for c in traj.imbalance:
+        want = np.exp(-2 * lr * lam * t)[:, None, None] * c[0]
+        assert np.abs(c - want).max() <= 1e-8 * scale
+
+
+def test_l2_keeps_imbalance_for_qngd_but_weight_decay_shrinks_it():
+    """L2 is preconditioned (stays orthogonal to the null-space), weight decay is not."""
+    net, task = _case((3, 4, 4, 3))
+    t = np.linspace(0, 4, 3)
+    l2 = simulate(net, task, rules.chain(rules.l2(0.2), rules.ngd(2)), t=t, quiet=True)
+    wd = simulate(net, task, rules.chain(rules.ngd(2), rules.weight_decay(0.2)), t=t, quiet=True)
+    assert _imbalance_drift(l2) <= 1e-8
+    assert _imbalance_drift(wd) > 1e-2
+    assert np.abs(l2.map[-1] - wd.map[-1]).max() > 1e-3
+
+
+def test_l2_and_weight_decay_trajectories_coincide_for_gd():
+    net, task = _case((3, 4, 4, 3))
+    t = np.linspace(0, 4, 3)
+    a = simulate(net, task, rules.chain(rules.l2(0.2), rules.gd()), t=t, quiet=True)
+    b = simulate(net, task, rules.chain(rules.gd(), rules.weight_decay(0.2)), t=t, quiet=True)
+    assert np.abs(a.map - b.map).max() <= 1e-12
+
+
+RULES = [
+    dict(q=math.inf), dict(q=1.0), dict(q=2.0), dict(q=3.0),
+    dict(q=1.0, block_diagonal=True), dict(q=2.0, block_diagonal=True),
+    dict(q=3.0, block_diagonal=True),
+    dict(q=2.0, weight_decay=0.1), dict(q=1.0, damping=1e-2),
+    dict(q=2.0, block_diagonal=True, weight_decay=0.1, damping=1e-3),
+]
+
+
+@pytest.mark.parametrize("spec", RULES, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
+@pytest.mark.parametrize("widths", [(3, 4, 2), (2, 3, 4, 3), (3, 3, 3, 3, 3), (4, 5)])
+def test_full_matrix_from_aligned_init_follows_singular_modes(spec, widths):
+    """Claim huh.modes.reduction: the aligned full-matrix run equals modes.simulate."""
+    rng = np.random.default_rng(11)
+    d = len(widths) - 1
+    u, _ = np.linalg.qr(rng.standard_normal((widths[-1], widths[-1])))
+    v, _ = np.linalg.qr(rng.standard_normal((widths[0], widths[0])))
+    r = min(widths[0], widths[-1])
+    s_star = np.array([3.0, 1.5, 0.5, 0.2][:r])
+    target = (u[:, :r] * s_star) @ v[:, :r].T
+    m = min(min(widths), r)
+    sigma0 = 0.3 + 0.4 * rng.random((m, d))  # aligned, not balanced
+    net = Network.aligned(target, sigma0, widths=widths, seed=5)
+    task = Task(target=target)
+    rule = rules.ngd(spec["q"], damping=spec.get("damping", 0.0),
+                     block_diagonal=spec.get("block_diagonal", False))
+    if spec.get("weight_decay"):
+        rule = rules.chain(rule, rules.weight_decay(spec["weight_decay"]))
+    t = np.linspace(0, 3, 4)
+    full = simulate(net, task, rule, t=t, lr=0.8, quiet=True)
+    red = modes.simulate(sigma0, s_star[:m], t=t, q=spec["q"], lr=0.8,
+                         block_diagonal=spec.get("block_diagonal", False),
+                         weight_decay=spec.get("weight_decay", 0.0),
+                         damping=spec.get("damping", 0.0))
+    assert full.success and red.success
+    for k in range(len(t)):
+        want = Network.aligned(target, red.sigma[k], widths=widths, seed=5)
+        for w_full, w_red in zip(full.weights, want.weights):
+            assert np.abs(w_full[k] - w_red).max() <= 1e-8
+    assert np.abs(full.mode_strengths[:, :m] - red.map).max() <= 1e-8
+
+
+def test_discrete_steps_match_explicit_euler():
+    net, task = _case((3, 4, 3))
+    rule = rules.ngd(2)
+    traj = simulate(net, task, rule, t=[0, 1, 3], lr=0.1, method="discrete", quiet=True)
+    w = net
+    for _ in range(3):
+        w = Network([x + 0.1 * v for x, v in zip(w.weights, rule.velocity(w, task))])
+    assert traj.t.tolist() == [0, 1, 3]
+    for a, b in zip(traj.weights, w.weights):
+        assert np.array_equal(a[-1], b)
+
+
+def test_discrete_run_that_diverges_stops_and_says_when():
+    net, task = _case((3, 4, 3))
+    traj = simulate(net, task, rules.gd(), t=np.arange(0, 200, 10), lr=50.0, method="discrete",
+                    quiet=True)
+    assert traj.status == 1
+    assert "diverged" in traj.message and "step" in traj.message
+    assert len(traj.t) < 20
+    assert all(np.all(np.isfinite(w)) for w in traj.weights)
+    assert np.all(np.isfinite(traj.loss))
+
+
+def test_ode_run_that_grows_past_max_norm_stops_with_status_1():
+    net, task = _case((3, 4, 3))
+    big = Task(target=1e4 * task.target)
+    traj = simulate(net, big, rules.ngd(1), t=np.linspace(0, 10, 11), max_norm=50.0, quiet=True)
+    assert traj.status == 1
+    assert "max_norm" in traj.message
+    assert traj.t[-1] < 10
+    assert np.all(np.isfinite(traj.map))
+
+
+def test_singular_field_stops_with_step_size_underflow():
+    """Undamped NGD-d where a block's eigenvalue crosses the cutoff: an honest failure."""
+    rng = np.random.default_rng(0)
+    rng.standard_normal((3, 3)), rng.standard_normal((2, 4))  # the draw this case was found with
+    task = Task(target=rng.standard_normal((3, 3)), input_cov=np.diag([0.5, 1.25, 2.0]))
+    net = Network.random((3, 5, 4, 3, 3), scale=0.6, seed=1)
+    traj = simulate(net, task, rules.ngd(1, block_diagonal=True), t=np.linspace(0, 20, 41),
+                    quiet=True)
+    assert traj.status == -1
+    assert "step size underflow" in traj.message and "t = " in traj.message
+    assert np.all(np.isfinite(traj.map))
+
+
+def test_trajectory_series_are_consistent(tmp_path):
+    task = Task.teacher_student(n=4, rank=2, noise=0.1, seed=3)
+    net = Network.random((4, 4, 4), scale=0.1, seed=4)
+    traj = simulate(net, task, rules.ngd(2), t=np.linspace(0, 5, 4), quiet=True)
+    for k in range(len(traj.t)):
+        n = traj.network(k)
+        assert np.allclose(traj.map[k], n.map)
+        assert traj.loss[k] == pytest.approx(task.loss(n.map))
+        assert traj.test_loss[k] == pytest.approx(task.test_loss(n.map))
+        u, s, vt = np.linalg.svd(task.target)
+        assert np.allclose(traj.mode_strengths[k], np.diag(u.T @ n.map @ vt.T))
+    assert traj.nfev > 0 and traj.rule == "ngd(q=2)"
+
+
+def test_trajectory_save_load_roundtrip_without_pickle(tmp_path):
+    task = Task.teacher_student(n=3, rank=1, seed=0)
+    traj = simulate(Network.random((3, 3, 3), scale=0.2), task, rules.ngd(2),
+                    t=np.linspace(0, 1, 3), quiet=True)
+    path = tmp_path / "run.npz"
+    traj.save(path)
+    assert os.listdir(tmp_path) == ["run.npz"]  # the temporary file was renamed away
+    with np.load(path, allow_pickle=False) as f:
+        assert all(f[k].dtype != object for k in f.files)
+    back = Trajectory.load(path)
+    for name in ("t", "map", "loss", "mode_strengths", "test_loss"):
+        assert np.array_equal(getattr(back, name), getattr(traj, name))
+    for a, b in zip(back.weights + back.imbalance, traj.weights + traj.imbalance):
+        assert np.array_equal(a, b)
+    assert (back.status, back.message, back.rule, back.method, back.lr) == \
+        (traj.status, traj.message, traj.rule, traj.method, traj.lr)
+
+
+def test_load_rejects_foreign_npz(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez(path, a=np.ones(2))
+    with pytest.raises(ValueError, match="not a dlnsim trajectory"):
+        Trajectory.load(path)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(lr=0.0), "lr must be"),
+    (dict(lr=-1.0), "lr must be"),
+    (dict(t=[0.0]), "t must be a 1-D array of at least 2"),
+    (dict(t=[0.0, 1.0, 0.5]), "t must be strictly increasing"),
+    (dict(t=[0.0, np.nan]), "t must be finite"),
+    (dict(method="euler"), "method must be"),
+    (dict(solver="Euler"), "solver must be one of"),
+    (dict(rtol=0.0), "rtol"),
+    (dict(max_norm=-1.0), "max_norm"),
+    (dict(t=[0, 0.5], method="discrete"), "integer step numbers"),
+])
+def test_simulate_rejects_bad_input_naming_the_argument(kwargs, match):
+    net, task = _case((3, 4, 3))
+    args = dict(t=[0.0, 1.0], quiet=True) | kwargs
+    with pytest.raises((ValueError, TypeError), match=match):
+        simulate(net, task, rules.gd(), **args)
+
+
+def test_simulate_rejects_wrong_types():
+    net, task = _case((3, 4, 3))
+    with pytest.raises(TypeError, match="rule must be"):
+        simulate(net, task, "gd", t=[0, 1])
+    with pytest.raises(TypeError, match="net must be"):
+        simulate(net.weights, task, rules.gd(), t=[0, 1])
+    with pytest.raises(ValueError, match="target has shape"):
+        simulate(net, Task(target=np.ones((2, 2))), rules.gd(), t=[0, 1])

@@ -1,0 +1,144 @@
+"""Every rule's velocity against the plain dense P x P Gauss-Newton reference."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from dlnsim import Network, Task, curvature, rules
+from tests.reference import dense_gn, dense_power, dln_cases, flat, full_map
+
+QS = [1.0, 1.5, 2.0, 3.0, math.inf]
+RC = curvature.DEFAULT_RCOND
+
+
+def _separated(h):
+    e = np.linalg.eigvalsh(h)
+    rel = e / e.max()
+    return e.max() > 0 and bool(np.all((rel < 1e-13) | (rel > 1e-6)))
+
+
+def _dense_gradient(weights, target, cov):
+    """g = J^T vec(Delta S), with J built by perturbing entries (tests/reference.py)."""
+    from tests.reference import dense_jacobian
+    return dense_jacobian(weights).T @ ((full_map(weights) - target) @ cov).ravel()
+
+
+def _dense_precondition(h, weights, v, q, damping, block):
+    if not block:
+        return dense_power(h, v, q, damping, RC)
+    out, k = [], 0
+    scale = 1.0 if math.isinf(q) else len(weights) ** (-1 / q)
+    for w in weights:
+        sl = slice(k, k + w.size)
+        out.append(scale * dense_power(h[sl, sl], v[sl], q, damping, RC))
+        k += w.size
+    return np.concatenate(out)
+
+
+def _blocks_separated(h, weights):
+    k = 0
+    for w in weights:
+        if not _separated(h[k:k + w.size, k:k + w.size]):
+            return False
+        k += w.size
+    return True
+
+
+@settings(max_examples=100, deadline=None)
+@given(dln_cases(), st.sampled_from(QS), st.booleans(), st.sampled_from([0.0, 1e-3, 0.3]),
+       st.sampled_from(["none", "l2", "decay"]))
+def test_rule_velocity_equals_dense_reference(case, q, block, damping_rel, reg):
+    weights, target, cov = case
+    net, task = Network(weights), Task(target=target, input_cov=cov)
+    h = dense_gn(weights, cov)
+    damping = damping_rel * np.linalg.eigvalsh(h).max()
+    if damping == 0:
+        assume(_blocks_separated(h, weights) if block else _separated(h))
+    lam = 0.37
+    theta = flat(weights)
+    g = _dense_gradient(weights, target, cov)
+    pre = rules.ngd(q, damping=damping, block_diagonal=block)
+    if reg == "l2":
+        rule = rules.chain(rules.l2(lam), pre)
+        want = -_dense_precondition(h, weights, g + lam * theta, q, damping, block)
+    elif reg == "decay":
+        rule = rules.chain(pre, rules.weight_decay(lam))
+        want = -_dense_precondition(h, weights, g, q, damping, block) - lam * theta
+    else:
+        rule = pre
+        want = -_dense_precondition(h, weights, g, q, damping, block)
+    got = flat(rule.velocity(net, task))
+    assert np.linalg.norm(got - want) <= 1e-9 * np.linalg.norm(want) + 1e-300
+
+
+def test_gd_velocity_is_minus_gradient():
+    net = Network.random((3, 2, 4), scale=0.9, seed=1)
+    task = Task(target=np.ones((4, 3)), input_cov=np.diag([1.0, 2.0, 3.0]))
+    want = -_dense_gradient(list(net.weights), task.target, task.input_cov)
+    assert np.allclose(flat(rules.gd().velocity(net, task)), want, rtol=1e-12, atol=1e-14)
+    assert flat(rules.ngd(math.inf).velocity(net, task)) == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("q", [1.0, 2.0])
+def test_clip_bounds_speed_and_keeps_direction(q):
+    net = Network.random((3, 3, 3), scale=0.05, seed=2)
+    task = Task(target=np.eye(3))
+    free = flat(rules.ngd(q).velocity(net, task))
+    clipped = flat(rules.chain(rules.ngd(q), rules.clip(0.5)).velocity(net, task))
+    assert np.linalg.norm(free) > 0.5  # the case exercises the clip
+    assert np.linalg.norm(clipped) == pytest.approx(0.5, rel=1e-12)
+    assert np.allclose(clipped, free * 0.5 / np.linalg.norm(free), rtol=1e-12)
+    loose = flat(rules.chain(rules.ngd(q), rules.clip(1e9)).velocity(net, task))
+    assert np.array_equal(loose, free)
+
+
+def test_l2_and_weight_decay_coincide_for_gd():
+    net = Network.random((3, 4, 2), scale=0.7, seed=3)
+    task = Task(target=np.ones((2, 3)))
+    a = flat(rules.chain(rules.l2(0.2), rules.gd()).velocity(net, task))
+    b = flat(rules.chain(rules.gd(), rules.weight_decay(0.2)).velocity(net, task))
+    assert np.allclose(a, b, rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("q,block", [(1.0, False), (2.0, False), (3.0, False), (2.0, True)])
+def test_l2_and_weight_decay_differ_for_qngd(q, block):
+    net = Network.random((3, 4, 3), scale=0.7, seed=4)
+    task = Task(target=np.ones((3, 3)))
+    pre = rules.ngd(q, block_diagonal=block)
+    a = flat(rules.chain(rules.l2(0.2), pre).velocity(net, task))
+    b = flat(rules.chain(pre, rules.weight_decay(0.2)).velocity(net, task))
+    assert np.linalg.norm(a - b) > 1e-3 * np.linalg.norm(b)
+
+
+def test_rule_names_and_chain_flattening():
+    r = rules.chain(rules.l2(0.1), rules.ngd(2, damping=1e-5), rules.clip(1.0))
+    assert r.name == "l2(0.1) -> ngd(q=2, damping=1e-05) -> clip(1)"
+    assert rules.gd().name == "gd"
+    assert rules.ngd(2, block_diagonal=True).name == "ngd-d(q=2)"
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: rules.ngd(0.9), "q must be >= 1"),
+    (lambda: rules.ngd(float("nan")), "q must not be NaN"),
+    (lambda: rules.ngd("2"), "q must be a real number"),
+    (lambda: rules.ngd(2, damping=-1), "damping"),
+    (lambda: rules.ngd(2, block_diagonal=1), "block_diagonal"),
+    (lambda: rules.l2(-0.1), "l2"),
+    (lambda: rules.weight_decay(float("inf")), "weight_decay"),
+    (lambda: rules.clip(0), "max_speed"),
+    (lambda: rules.chain(rules.gd(), "gd"), "chain argument 1"),
+])
+def test_bad_rule_arguments_raise_naming_the_argument(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+def test_velocity_rejects_mismatched_task():
+    net = Network.random((3, 2, 4), seed=0)
+    with pytest.raises(ValueError, match="task's target has shape"):
+        rules.gd().velocity(net, Task(target=np.ones((3, 3))))
+    with pytest.raises(TypeError, match="task must be"):
+        rules.gd().velocity(net, np.ones((4, 3)))
