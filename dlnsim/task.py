@@ -119,9 +119,10 @@ class Task:
         v = np.linalg.qr(rng.standard_normal((n, rank)))[0]
         teacher = (u * s) @ v.T
         x = rng.standard_normal((n, samples))
-        # Whiten exactly: X <- (X X^T / P)^{-1/2} X, so the sample covariance is I.
-        evals, evecs = np.linalg.eigh(x @ x.T / samples)
-        x = (evecs / np.sqrt(evals)) @ evecs.T @ x
+        # Whiten exactly: X = U S V^T -> sqrt(P) U V^T, i.e. (X X^T / P)^{-1/2} X, computed
+        # through the SVD so that X X^T / P = I to machine precision even when P = n.
+        u_x, _, vt_x = np.linalg.svd(x, full_matrices=False)
+        x = np.sqrt(samples) * (u_x @ vt_x)
         y = teacher @ x + noise * rng.standard_normal((n_out, samples))
         target = y @ x.T / samples  # S = I
         loss_offset = 0.5 * (np.sum(y * y) / samples - np.sum(target * target))

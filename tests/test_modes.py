@@ -1,0 +1,163 @@
+"""Singular-mode dynamics: the paper's equations, their conserved quantities, eq 17."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from dlnsim import modes
+
+positive_sigma = st.integers(1, 5).flatmap(
+    lambda d: arrays(np.float64, (3, d), elements=st.floats(0.05, 3.0)))
+QS = [1.0, 1.5, 2.0, 3.0, math.inf]
+
+
+@settings(max_examples=50, deadline=None)
+@given(positive_sigma)
+def test_jacobian_is_product_of_the_other_layers(sigma):
+    j = modes.jacobian(sigma)
+    assert np.allclose(j, np.prod(sigma, axis=1, keepdims=True) / sigma, rtol=1e-12)
+
+
+def test_zero_jacobian_gives_zero_velocity():
+    sigma = np.zeros((2, 3))
+    for q in QS:
+        for block in (False, True):
+            v = modes.velocity(sigma, np.array([1.0, 2.0]), q=q, block_diagonal=block)
+            assert np.array_equal(v, np.zeros_like(sigma))
+    # one zero layer: j_i = 0 except for that layer
+    v = modes.velocity(np.array([[0.0, 1.0, 2.0]]), np.array([1.0]), q=1, block_diagonal=True)
+    assert np.all(np.isfinite(v)) and v[0, 1] == 0 and v[0, 2] == 0 and v[0, 0] != 0
+
+
+@settings(max_examples=50, deadline=None)
+@given(positive_sigma, st.sampled_from(QS))
+def test_velocity_matches_the_papers_equations(sigma, q):
+    s_star = np.array([0.5, 2.0, -1.0])
+    d = sigma.shape[1]
+    sbar = sigma.prod(axis=1)
+    sd = (sbar - s_star)[:, None]
+    j = sbar[:, None] / sigma
+    nj2 = np.sum(j * j, axis=1, keepdims=True)
+    full = modes.velocity(sigma, s_star, q=q)
+    block = modes.velocity(sigma, s_star, q=q, block_diagonal=True)
+    if math.isinf(q):
+        assert np.allclose(full, -sd * j, rtol=1e-12)  # eq 5
+        assert np.allclose(block, -sd * j, rtol=1e-12)
+    else:
+        assert np.allclose(full, -sd * j / nj2 ** (1 / q), rtol=1e-12)  # eq 12
+    if q == 1:
+        assert np.allclose(block, -sd / (d * j), rtol=1e-12)  # eq 20
+    if q == 2:
+        assert np.allclose(block, -sd * np.sign(j) / np.sqrt(d), rtol=1e-12)  # eq 21
+        # eq 14: ||sigma dot|| = |sd| for sqrt-NGD
+        assert np.allclose(np.linalg.norm(full, axis=1), np.abs(sd[:, 0]), rtol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(positive_sigma)
+def test_ngdd_speed_exceeds_ngd_speed_by_jensen(sigma):
+    s_star = np.array([0.5, 2.0, -1.0])
+    full = np.linalg.norm(modes.velocity(sigma, s_star, q=1), axis=1)
+    block = np.linalg.norm(modes.velocity(sigma, s_star, q=1, block_diagonal=True), axis=1)
+    assert np.all(block >= full * (1 - 1e-12))
+
+
+def _conserved(kind, sigma, q):
+    s = np.abs(sigma)
+    if kind == "hyperbolic":
+        return s[..., :-1] ** 2 - s[..., 1:] ** 2
+    if kind == "ratio":
+        return s[..., :-1] / s[..., 1:]
+    return s[..., :-1] ** (2 * (1 - 1 / q)) - s[..., 1:] ** (2 * (1 - 1 / q))  # footnote 4
+
+
+@pytest.mark.parametrize("q,block,kind", [
+    (math.inf, False, "hyperbolic"), (1.0, False, "hyperbolic"), (2.0, False, "hyperbolic"),
+    (3.0, False, "hyperbolic"), (1.0, True, "ratio"), (2.0, True, "power"),
+    (3.0, True, "power"), (1.5, True, "power"),
+])
+def test_singular_mode_paths_conserve_their_quantity(q, block, kind):
+    rng = np.random.default_rng(0)
+    sigma0 = 0.2 + rng.random((4, 3))
+    s_star = np.array([2.0, 1.0, 0.5, 3.0])
+    run = modes.simulate(sigma0, s_star, t=np.linspace(0, 10, 6), q=q, block_diagonal=block)
+    assert run.success, run.message
+    c = _conserved(kind, run.sigma, q)
+    assert np.abs(c - c[0]).max() <= 1e-9 * np.abs(c[0]).max()
+    assert np.abs(run.map[-1] - s_star).max() < 1e-2  # and it learns
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 5])
+@pytest.mark.parametrize("q", QS)
+def test_balanced_modes_follow_the_map_ode(d, q):
+    """Eq 17: balanced singular modes obey dsbar/dt = -etabar (sbar - s*) sbar^p."""
+    s_star = np.array([3.0, 1.0, 0.3])
+    sbar0 = np.array([0.05, 0.02, 0.01])
+    sigma0 = np.repeat(sbar0[:, None] ** (1 / d), d, axis=1)
+    t = np.linspace(0, 6, 7)
+    lr = 0.7
+    run = modes.simulate(sigma0, s_star, t=t, q=q, lr=lr)
+    ref = modes.simulate_map(sbar0, s_star, t=t, d=d, q=q, lr=lr)
+    assert run.success and ref.success
+    assert np.abs(run.map - ref.map).max() <= 1e-8
+
+
+def test_map_ode_linear_case_matches_closed_form():
+    """p = 0 (q = 1): sbar(t) = s* (1 - exp(-etabar t)) from zero."""
+    t = np.linspace(0, 4, 9)
+    ref = modes.simulate_map(np.zeros(2), np.array([1.0, 5.0]), t=t, d=3, q=1.0, lr=0.5)
+    etabar = modes.calibrated_rate(0.5, 3, 1.0)
+    assert etabar == pytest.approx(0.5)
+    want = np.array([1.0, 5.0]) * (1 - np.exp(-etabar * t))[:, None]
+    assert np.abs(ref.map - want).max() <= 1e-10
+
+
+def test_exponent_and_rate_reproduce_table1_entries():
+    assert modes.exponent(1, 2.0) == 0
+    assert modes.exponent(2, 1.0) == 0
+    assert modes.exponent(2, 2.0) == pytest.approx(0.5)
+    assert modes.exponent(2, math.inf) == pytest.approx(1.0)
+    assert modes.exponent(10**6, 2.0) == pytest.approx(1.0, abs=1e-5)
+    assert modes.exponent(10**6, math.inf) == pytest.approx(2.0, abs=1e-5)
+    assert modes.calibrated_rate(1.0, 4, 2.0) == pytest.approx(2.0)
+    assert modes.calibrated_rate(1.0, 4, math.inf) == pytest.approx(4.0)
+
+
+def test_discrete_mode_steps_and_weight_decay():
+    sigma0 = np.array([[0.5, 0.5]])
+    run = modes.simulate(sigma0, [1.0], t=[0, 1, 2], q=2, lr=0.1, method="discrete",
+                         weight_decay=0.2)
+    s = sigma0.copy()
+    for _ in range(2):
+        s = s + 0.1 * modes.velocity(s, np.array([1.0]), q=2, weight_decay=0.2)
+    assert np.array_equal(run.sigma[-1], s)
+    assert np.asarray(run).shape == (3, 1, 2)
+
+
+def test_clipped_mode_speed_is_bounded():
+    v = modes.velocity(np.full((3, 2), 1e-3), np.array([1.0, 2.0, 3.0]), q=1, max_speed=0.5)
+    assert np.linalg.norm(v) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(sigma0=np.ones(3)), "sigma0 must be a 2-D array"),
+    (dict(target=[1.0, 2.0, 3.0]), r"target must have shape \(2,\)"),
+    (dict(q=0.5), "q must be >= 1"),
+    (dict(lr=0), "lr must be"),
+    (dict(weight_decay=-1), "weight_decay"),
+    (dict(t=[1.0, 0.0]), "strictly increasing"),
+    (dict(method="rk4"), "method must be"),
+])
+def test_modes_simulate_rejects_bad_input(kwargs, match):
+    args = dict(sigma0=np.ones((2, 3)), target=[1.0, 2.0], t=[0.0, 1.0]) | kwargs
+    with pytest.raises((ValueError, TypeError), match=match):
+        modes.simulate(**args)
+
+
+def test_exponent_rejects_bad_depth():
+    with pytest.raises(ValueError, match="d must be an integer >= 1"):
+        modes.exponent(0, 2.0)
