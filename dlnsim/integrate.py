@@ -24,7 +24,7 @@ def simulate(
     atol: float = 1e-12,
     max_norm: float = 1e8,
     max_steps: int = 1_000_000,
-    min_step: float = 1e-12,
+    min_step: float = 1e-6,
     quiet: bool = False,
 ) -> Trajectory:
     """Integrate ``dw/dt = lr * rule.velocity(w)`` (``method="ode"``) or iterate
@@ -47,8 +47,8 @@ def simulate(
     max_steps
         Cap on accepted ODE steps (status -1 when hit).
     min_step
-        The run stops with status -1 when an accepted step is shorter than
-        ``min_step * (t[-1] - t[0])`` (a singular or discontinuous vector field).
+        The run stops with status -1 when 2000 consecutive accepted steps advance time by less
+        than ``min_step * (t[-1] - t[0])`` (a singular or discontinuous vector field).
     quiet
         Hide the progress bar.
 

@@ -145,11 +145,25 @@ def simulate_map(sbar0, target, t, d: int, q: float, lr: float = 1.0, solver: st
                  rtol: float = 1e-12, atol: float = 1e-14, max_norm: float = 1e8,
                  quiet: bool = True) -> ModeTrajectory:
     """Integrate eq 17 for each mode; returns a trajectory with ``sigma`` of shape (T, m, 1)."""
+    d, q = _depth(d), V.order_q(q)
+    return simulate_map_exponent(sbar0, target, t, exponent(d, q), calibrated_rate(lr, d, q),
+                                 solver, rtol, atol, max_norm, quiet)
+
+
+def simulate_map_exponent(sbar0, target, t, p: float, etabar: float = 1.0,
+                          solver: str = "DOP853", rtol: float = 1e-12, atol: float = 1e-14,
+                          max_norm: float = 1e8, quiet: bool = True) -> ModeTrajectory:
+    """Integrate ``dsbar/dt = -etabar (sbar - s*) |sbar|^p`` for any exponent ``p >= 0``
+    (e.g. the ``d -> inf`` GD limit ``p = 2``)."""
     s0 = _vector(sbar0, "sbar0")
     s_star = _vector(target, "target", s0.shape[0])
-    d, q, lr = _depth(d), V.order_q(q), V.positive(lr, "lr")
-    res = _run(lambda y: map_velocity(y, s_star, d, q, lr), s0, t, "ode", solver, rtol, atol,
-               max_norm, quiet)
+    p = V.nonnegative(p, "p")
+    etabar = V.positive(etabar, "etabar")
+
+    def field(y):
+        return -etabar * (y - s_star) * np.abs(y) ** p
+
+    res = _run(field, s0, t, "ode", solver, rtol, atol, max_norm, quiet)
     return ModeTrajectory(res.t, np.stack(res.y)[:, :, None], res.status, res.message)
 
 

@@ -1,0 +1,262 @@
+"""Symbolic theory with sympy: exponents, closed forms, half-max times, conservation proofs.
+
+Everything here is derived or checked symbolically (by substitution into the ODE, by exact
+limits, by differentiation), independently of the numerical integrators, so that
+:mod:`dlnsim.verify` can compare the two.
+
+Notation (Huh 2020): balanced map ODE ``dsbar/dt = -etabar (sbar - s*) sbar^p`` (eq 17) with
+``p = 2 (d - 1)(q - 1) / (d q)``, ``etabar = lr d^{1 - 1/q}`` and ``d_eff = d q / (d + q - 1)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import sympy as sp
+
+t, s, s_star, s0, eta = sp.symbols("t sbar s_star s_0 etabar", positive=True)
+d_sym, q_sym = sp.symbols("d q", positive=True)
+
+
+def _q(q):
+    if q is None:
+        return q_sym
+    if isinstance(q, float) and math.isinf(q):
+        return sp.oo
+    return sp.nsimplify(q) if not isinstance(q, sp.Basic) else q
+
+
+def _d(d):
+    if d is None:
+        return d_sym
+    return sp.nsimplify(d) if not isinstance(d, sp.Basic) else d
+
+
+def exponent(d=None, q=None) -> sp.Expr:
+    """``p(d, q) = 2 (d - 1)(q - 1) / (d q)`` (eq 17); ``q = inf`` and ``d = inf`` as limits."""
+    dd, qq = _d(d), _q(q)
+    expr = 2 * (d_sym - 1) * (q_sym - 1) / (d_sym * q_sym)
+    expr = sp.limit(expr, q_sym, sp.oo) if qq is sp.oo else expr.subs(q_sym, qq)
+    expr = sp.limit(expr, d_sym, sp.oo) if dd is sp.oo else expr.subs(d_sym, dd)
+    return sp.simplify(expr)
+
+
+def calibrated_rate(d=None, q=None, lr=1) -> sp.Expr:
+    """Depth-calibrated learning rate ``etabar = lr d^{1 - 1/q}`` (eq 17)."""
+    qq = _q(q)
+    power = 1 if qq is sp.oo else 1 - 1 / qq
+    return sp.nsimplify(lr) * _d(d) ** power
+
+
+def effective_depth(d=None, q=None) -> sp.Expr:
+    """``d_eff = d q / (d + q - 1)`` (eq 18); limits for infinite ``d`` or ``q``."""
+    dd, qq = _d(d), _q(q)
+    expr = d_sym * q_sym / (d_sym + q_sym - 1)
+    expr = sp.limit(expr, q_sym, sp.oo) if qq is sp.oo else expr.subs(q_sym, qq)
+    expr = sp.limit(expr, d_sym, sp.oo) if dd is sp.oo else expr.subs(d_sym, dd)
+    return sp.simplify(expr)
+
+
+def table1() -> dict[tuple, sp.Expr]:
+    """Table 1 of Huh (2020): ``p`` for ``d`` in {1, 2, oo} and ``q`` in {1, 2, oo}.
+
+    The infinite entries are sympy limits of the general formula (taken in both orders for the
+    corner ``d, q -> oo``, which must agree).
+    """
+    out = {}
+    for d in (1, 2, sp.oo):
+        for q in (1, 2, sp.oo):
+            out[(d, q)] = exponent(d, q)
+    general = 2 * (d_sym - 1) * (q_sym - 1) / (d_sym * q_sym)
+    other = sp.limit(sp.limit(general, d_sym, sp.oo), q_sym, sp.oo)
+    if other != out[(sp.oo, sp.oo)]:
+        raise ArithmeticError("the limits d -> oo and q -> oo do not commute")
+    return out
+
+
+# -- the balanced map ODE ---------------------------------------------------------------------
+def map_rhs(p, sbar=s) -> sp.Expr:
+    """Right-hand side of eq 17: ``-etabar (sbar - s*) sbar^p``."""
+    return -eta * (sbar - s_star) * sbar ** sp.nsimplify(p)
+
+
+def closed_form(p, zero_init: bool = False) -> sp.Expr:
+    """``sbar(t)`` for ``p`` in {0, 1/2, 1} from ``sbar(0) = s_0`` (or 0 for p < 1).
+
+    The paper's forms (section 4) are the ``zero_init`` cases for p = 0, 1/2; the general-init
+    forms are derived here (atanh shift for p = 1/2).
+    """
+    p = sp.nsimplify(p)
+    init = sp.Integer(0) if zero_init else s0
+    if zero_init and p >= 1:
+        raise ValueError("zero initial condition is a fixed point for p >= 1; give s_0")
+    if p == 0:
+        return s_star + (init - s_star) * sp.exp(-eta * t)
+    if p == sp.Rational(1, 2):
+        return s_star * sp.tanh(eta * sp.sqrt(s_star) * t / 2 + sp.atanh(sp.sqrt(init / s_star)))**2
+    if p == 1:
+        return s_star / (1 + (s_star / init - 1) * sp.exp(-eta * s_star * t))
+    raise ValueError(f"no explicit closed form for p = {p}; use implicit_time(p)")
+
+
+def implicit_time(p) -> sp.Expr:
+    """``t(sbar) = int_{s_0}^{sbar} du / (etabar (s* - u) u^p)``, exact for integer/half p.
+
+    For p = 2 this is the paper's implicit solution; for general p sympy returns it in closed
+    form where it can (see :func:`implicit_time_hyper` for any real p != 1).
+    """
+    u = sp.Symbol("u", positive=True)
+    p = sp.nsimplify(p)
+    expr = sp.integrate(sp.apart(1 / (eta * (s_star - u) * u**p), u), (u, s0, s))
+    return sp.simplify(expr)
+
+
+def implicit_time_hyper(p) -> sp.Expr:
+    """``t(sbar)`` for any ``p != 1`` through ``2F1``: with ``F(u) = u^{1-p}/(1-p)
+    2F1(1, 1-p; 2-p; u)``, ``t = s*^{-p} (F(sbar/s*) - F(s_0/s*)) / etabar``."""
+    p = sp.nsimplify(p)
+    if p == 1:
+        raise ValueError("p = 1 has the logistic closed form")
+    return s_star ** (-p) * (_antiderivative(p, s / s_star) - _antiderivative(p, s0 / s_star)) / eta
+
+
+def _antiderivative(p, u):
+    return u ** (1 - p) / (1 - p) * sp.hyper([1, 1 - p], [2 - p], u)
+
+
+def ode_residual(p, expr: sp.Expr) -> sp.Expr:
+    """``d expr/dt - rhs(expr)``, simplified (0 when ``expr`` solves eq 17).
+
+    After differentiating, each ``tanh`` argument (positive for t > 0) is replaced by a positive
+    dummy so that ``sqrt(tanh(x)^2) = tanh(x)``, and hyperbolic functions are written as exps.
+    """
+    r = sp.diff(expr, t) - map_rhs(p, expr)
+    args = {a.args[0] for a in r.atoms(sp.tanh)}
+    r = r.subs({a: sp.Dummy("x", positive=True) for a in args})
+    return sp.simplify(r.rewrite(sp.exp))
+
+
+def implicit_residual(p, t_of_s: sp.Expr) -> sp.Expr:
+    """``dt/dsbar - 1 / rhs(sbar)`` (0 when ``t(sbar)`` inverts a solution of eq 17)."""
+    return sp.simplify(sp.diff(t_of_s, s) - 1 / map_rhs(p, s))
+
+
+def half_max_time(d: int, q: float, target: float, lr: float = 1.0,
+                  init: float | None = None) -> float:
+    """Time for eq 17 to reach ``s*/2`` from zero (p < 1) or from ``init`` (any p).
+
+    ``t_1/2 = s*^{-p} (F(1/2) - F(u_0)) / etabar`` with ``u_0 = init / s*`` and ``F`` the
+    antiderivative of ``u^{-p} / (1 - u)`` (``ln(u/(1-u))`` at p = 1), evaluated by mpmath.
+    It scales as ``s*^{-p}`` at fixed ``u_0`` (claim huh.timescale).
+    """
+    p = float(exponent(d, q))
+    etabar = float(calibrated_rate(d, q, lr))
+    if init is None:
+        if p >= 1:
+            raise ValueError(f"p = {p:g} >= 1: zero is a fixed point; give init > 0")
+        u0 = 0.0
+    else:
+        u0 = float(init) / float(target)
+        if not 0 < u0 < 0.5:
+            raise ValueError("init must lie strictly between 0 and target/2")
+
+    def F(u):
+        if u == 0:
+            return mpmath.mpf(0)
+        if abs(p - 1) < 1e-15:
+            return mpmath.log(u / (1 - u))
+        return u ** (1 - p) / (1 - p) * mpmath.hyp2f1(1, 1 - p, 2 - p, u)
+
+    return float(float(target) ** (-p) * (F(mpmath.mpf(1) / 2) - F(mpmath.mpf(u0))) / etabar)
+
+
+def escape_exponent(d: int, q: float) -> sp.Expr:
+    """Near zero (p < 1), ``sbar(t) ~ ((1 - p) etabar s* t)^{1/(1-p)}``: growth exponent."""
+    p = exponent(d, q)
+    if p >= 1:
+        raise ValueError("no finite-time escape for p >= 1")
+    return sp.simplify(1 / (1 - p))
+
+
+# -- conservation laws of the singular-mode rules ---------------------------------------------
+def _mode_symbols(d: int):
+    sig = sp.symbols(f"sigma1:{d + 1}", positive=True)
+    sbar = sp.Mul(*sig)
+    j = [sp.Mul(*[sig[k] for k in range(d) if k != i]) for i in range(d)]
+    return sig, sbar, j
+
+
+def mode_velocity(d: int, q, block_diagonal: bool) -> tuple:
+    """Symbolic eqs 12 and 20/21 (unit rate, ``sigma_i > 0``): ``(sigma, sigma_dot)``."""
+    qq = _q(q)
+    sig, sbar, j = _mode_symbols(d)
+    sd = sbar - s_star
+    if qq is sp.oo:
+        return sig, [-sd * ji for ji in j]
+    if block_diagonal:
+        return sig, [-d ** (-1 / qq) * sd * ji * (ji**2) ** (-1 / qq) for ji in j]
+    nj2 = sum(ji**2 for ji in j)
+    return sig, [-sd * ji * nj2 ** (-1 / qq) for ji in j]
+
+
+def conserved_quantity(kind: str, a, b, q=None) -> sp.Expr:
+    """The constants of motion: hyperbolic (eq 6), ratio (NGD-d), difference (sqrt-NGD-d) and
+    the power difference of footnote 4 for q-NGD-d."""
+    if kind == "hyperbolic":
+        return a**2 - b**2
+    if kind == "ratio":
+        return a / b
+    if kind == "difference":
+        return a - b
+    if kind == "power":
+        e = 2 * (1 - 1 / _q(q))
+        return a**e - b**e
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def conservation_derivative(kind: str, d: int, q, block_diagonal: bool) -> sp.Expr:
+    """``d/dt`` of the conserved quantity of layers 1, 2 along the rule, simplified."""
+    sig, vel = mode_velocity(d, q, block_diagonal)
+    c = conserved_quantity(kind, sig[0], sig[1], q)
+    rate = sum(sp.diff(c, si) * vi for si, vi in zip(sig, vel))
+    return sp.simplify(sp.powsimp(sp.expand_power_base(rate, force=True), force=True))
+
+
+def map_dynamics_balanced(d: int, q) -> sp.Expr:
+    """Eq 16 at balance minus eq 17: ``sum_i sigma_dot_i j_i`` with ``sigma_i = sbar^{1/d}``,
+    minus ``-etabar (sbar - s*) sbar^p`` at ``lr = 1``; simplifies to 0."""
+    sig, vel = mode_velocity(d, q, False)
+    _, _, j = _mode_symbols(d)
+    rate = sum(v * ji for v, ji in zip(vel, j))
+    bal = {si: s ** sp.Rational(1, d) for si in sig}
+    eq17 = -calibrated_rate(d, q) * (s - s_star) * s ** exponent(d, q)
+    return sp.simplify(sp.powsimp(rate.subs(bal) - eq17, force=True))
+
+
+# -- Gauss-Newton norms on small symbolic networks (Zhang et al.) -----------------------------
+def gn_norm_identity(widths=(2, 2, 2)) -> tuple[sp.Expr, sp.Expr]:
+    """``theta^T G theta - d^2 ||W||_F^2`` and ``theta^T G_KFAC theta - d ||W||_F^2`` for a
+    symbolic network with whitened inputs; both expand to 0 (Theorem 1)."""
+    d = len(widths) - 1
+    ws = [sp.Matrix(widths[i + 1], widths[i], lambda r, c, i=i: sp.Symbol(f"w{i}_{r}{c}"))
+          for i in range(d)]
+
+    def prod(ms, n):
+        out = sp.eye(n)
+        for m in ms:
+            out = m * out
+        return out
+
+    W = prod(ws, widths[0])
+    # J(theta) = sum_i W_{>i} w_i W_{<i}; ||J theta||^2 is the GN quadratic form (S = I)
+    jt = sp.zeros(*W.shape)
+    kfac = 0
+    for i in range(d):
+        above = prod(ws[i + 1:], widths[i + 1])
+        below = prod(ws[:i], widths[0])
+        term = above * ws[i] * below
+        jt += term
+        kfac += sum(x**2 for x in term)  # vec(w_i)^T H_i vec(w_i) = ||W_{>i} w_i W_{<i}||^2
+    w2 = sum(x**2 for x in W)
+    return sp.expand(sum(x**2 for x in jt) - d**2 * w2), sp.expand(kfac - d * w2)
