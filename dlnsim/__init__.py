@@ -4,11 +4,11 @@ Learning dynamics of deep linear networks under gradient descent, (fractional) n
 gradient, block-diagonal variants and weight decay; see ``../shared/DESIGN.md``.
 """
 
-from dlnsim import curvature, modes, rules
+from dlnsim import curvature, modes, rules, symbolic
 from dlnsim.integrate import simulate
 from dlnsim.network import Network
 from dlnsim.task import Task
 from dlnsim.trajectory import Trajectory
 
-__all__ = ["Network", "Task", "Trajectory", "simulate", "rules", "modes", "curvature"]
+__all__ = ["Network", "Task", "Trajectory", "simulate", "rules", "modes", "curvature", "symbolic"]
 __version__ = "0.1.0"

@@ -1,6 +1,6 @@
-"""Command line: ``dlnsim simulate ...`` (also ``python -m dlnsim``).
+"""Command line: ``dlnsim verify | simulate`` (also ``python -m dlnsim``).
 
-Usage errors print one line and exit 2; a run that diverges exits 1.
+Usage errors print one line and exit 2; a failed claim or a diverged run exits 1.
 """
 
 from __future__ import annotations
@@ -42,6 +42,11 @@ def _q(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="dlnsim", description="Analytical deep-linear-network simulator.")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    v = sub.add_parser("verify", help="check every claim of the catalogue against numerics")
+    v.add_argument("--only", default=None, metavar="GLOB",
+                   help="run only claims whose ID matches GLOB (e.g. 'huh.map.*')")
+    v.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
     s = sub.add_parser("simulate", help="train a deep linear network on a teacher-student task")
     s.add_argument("--widths", type=_widths, default=(8, 8, 8, 8),
                    help="layer widths n_0,...,n_d, input first (default 8,8,8,8)")
@@ -94,12 +99,36 @@ def _cmd_simulate(a) -> int:
     return 0 if traj.success else 1
 
 
+def _cmd_verify(a) -> int:
+    from dlnsim import verify
+
+    results = verify.run(a.only, quiet=a.quiet)
+    width = max(len(r.id) for r in results)
+    src = min(max(len(r.source) for r in results), 48)
+    print(f"{'claim':<{width}}  {'source':<{src}}  {'result':<6}  {'error':>9}  "
+          f"{'tolerance':>9}  {'seconds':>7}")
+    for r in results:
+        source = r.source if len(r.source) <= src else r.source[:src - 3] + "..."
+        print(f"{r.id:<{width}}  {source:<{src}}  {'pass' if r.passed else 'FAIL':<6}  "
+              f"{r.error:9.2e}  {r.tolerance:9.1e}  {r.seconds:7.2f}")
+    failed = [r for r in results if not r.passed]
+    for r in failed:
+        print(f"FAIL {r.id}: {r.details}")
+    total = sum(r.seconds for r in results)
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed in {total:.1f} s")
+    if a.json:
+        verify.write_json(results, a.json)
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            raise _UsageError("missing command (try: dlnsim simulate)")
+            raise _UsageError("missing command (try: dlnsim verify, or dlnsim simulate)")
+        if args.command == "verify":
+            return _cmd_verify(args)
         return _cmd_simulate(args)
     except _UsageError as exc:
         print(f"dlnsim: error: {exc}", file=sys.stderr)

@@ -16,13 +16,13 @@ from dataclasses import asdict, dataclass, field
 class Outcome:
     """What a check measured: ``error`` against the claim's tolerance, and details.
 
-    ``passed`` may be set by checks whose verdict is not a single ``error <= tolerance``
-    (for instance an ordering of several measured times); it defaults to that comparison.
+    ``holds`` carries the claim's other conditions (a symbolic residual that must be 0, an
+    ordering of measured times); the claim passes when they hold and ``error <= tolerance``.
     """
 
     error: float
     details: str = ""
-    passed: bool | None = None
+    holds: bool = True
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,7 @@ class Claim:
                                self.tolerance, time.perf_counter() - t0,
                                f"check raised {type(exc).__name__}: {exc}")
         err = float(out.error)
-        passed = (err <= self.tolerance) if out.passed is None else bool(out.passed)
-        passed = passed and math.isfinite(err)
+        passed = bool(out.holds) and math.isfinite(err) and err <= self.tolerance
         return CheckResult(self.id, self.source, self.statement, passed, err, self.tolerance,
                            time.perf_counter() - t0, out.details)
 

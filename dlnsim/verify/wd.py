@@ -3,3 +3,168 @@
 Paper file: 000_8b249c0b8e6b6eef.txt. Statements and notes: theory/zhang_weight_decay.md.
 The paper's depth L counts hidden layers: L + 1 = d, the number of weight matrices.
 """
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlnsim import curvature, rules, symbolic
+from dlnsim.integrate import simulate
+from dlnsim.network import Network
+from dlnsim.task import Task
+from dlnsim.verify.registry import Outcome, claim
+
+WIDTHS = [(3, 4, 2, 5), (4, 4), (2, 5, 3, 4, 3), (5, 1, 4)]
+
+
+def _random_spd(n: int, rng) -> np.ndarray:
+    a = rng.standard_normal((n, n))
+    return a @ a.T / n + 0.3 * np.eye(n)
+
+
+def _nets(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    for k, widths in enumerate(WIDTHS):
+        yield Network.random(widths, scale=0.7, seed=seed + k), _random_spd(widths[0], rng)
+
+
+def _flat(xs) -> np.ndarray:
+    return np.concatenate([np.ravel(x) for x in xs])
+
+
+@claim("wd.lemma1", "Zhang et al. 2019, Lemma 1, eq 10",
+       "For a bias-free linear network f(x) = J_x x = J_theta theta / d", 1e-12)
+def lemma1() -> Outcome:
+    worst = 0.0
+    for net, _ in _nets(1):
+        jt = curvature.jvp(net, net.weights)  # J_theta theta, as a map acting on x
+        worst = max(worst, float(np.abs(jt / net.depth - net.map).max() / np.abs(net.map).max()))
+    return Outcome(worst, f"max |J_theta theta / d - W| / max|W| over widths {WIDTHS}")
+
+
+@claim("wd.lemma2", "Zhang et al. 2019, Lemma 2, eq 11",
+       "||theta||_G^2 = d^2 E||f(x)||^2 = d^2 Tr(W S W^T) for any input covariance S", 1e-10)
+def lemma2() -> Outcome:
+    worst = 0.0
+    for net, cov in _nets(2):
+        theta = net.flat()
+        dense = float(theta @ curvature.gauss_newton(net, cov) @ theta)
+        want = net.depth**2 * float(np.trace(net.map @ cov @ net.map.T))
+        fast = curvature.gn_norm_sq(net, cov)
+        worst = max(worst, abs(dense - want) / want, abs(fast - want) / want)
+    return Outcome(worst, "dense theta^T G theta and map-space norm vs d^2 Tr(W S W^T), S != I")
+
+
+@claim("wd.thm1", "Zhang et al. 2019, Theorem 1, eqs 13-14",
+       "With whitened inputs ||theta||_G^2 = d^2 ||J_x||_F^2 and the K-FAC GN norm is "
+       "d ||J_x||_F^2", 1e-10)
+def thm1() -> Outcome:
+    worst = 0.0
+    for net, _ in _nets(3):
+        jx = float(np.sum(net.map**2))
+        theta = net.flat()
+        h = curvature.gauss_newton(net)
+        kfac, k = 0.0, 0
+        for w in net.weights:  # exact diagonal blocks of the dense matrix
+            kfac += float(w.ravel() @ h[k:k + w.size, k:k + w.size] @ w.ravel())
+            k += w.size
+        d = net.depth
+        worst = max(worst, abs(theta @ h @ theta - d**2 * jx) / (d**2 * jx),
+                    abs(kfac - d * jx) / (d * jx),
+                    abs(curvature.kfac_gn_norm_sq(net) - d * jx) / (d * jx))
+    sym = [symbolic.gn_norm_identity(w) for w in [(2, 2, 2), (2, 3, 1, 2)]]
+    # S != I: the Jacobian identity fails while Lemma 2 holds
+    net, cov = next(_nets(4))
+    fail = abs(curvature.gn_norm_sq(net, cov) / (net.depth**2 * np.sum(net.map**2)) - 1)
+    ok = all(a == 0 and b == 0 for a, b in sym) and fail > 1e-3
+    return Outcome(worst, f"whitened: max rel error {worst:.1e}; sympy residuals {sym}; with "
+                          f"S != I, GN / (d^2 ||J_x||^2) - 1 = {fail:.2f} (identity fails, "
+                          "Lemma 2 still holds: see wd.lemma2)", holds=ok)
+
+
+@claim("wd.gradient", "Zhang et al. 2019, Appendix E, eqs 17-18",
+       "The gradient of the GN norm is 2 d G theta (as if G were constant, up to the factor d)",
+       1e-7)
+def gradient() -> Outcome:
+    worst = 0.0
+    for net, cov in _nets(5):
+        theta = net.flat()
+        want = 2 * net.depth * curvature.gauss_newton(net, cov) @ theta
+        h, fd = 1e-5, np.empty_like(theta)
+        for i in range(theta.size):
+            e = np.zeros_like(theta)
+            e[i] = h
+            fd[i] = (curvature.gn_norm_sq(Network(net.unflatten(theta + e)), cov)
+                     - curvature.gn_norm_sq(Network(net.unflatten(theta - e)), cov)) / (2 * h)
+        worst = max(worst, float(np.abs(fd - want).max() / np.abs(want).max()))
+    return Outcome(worst, "central differences (h = 1e-5, truncation ~1e-10) vs 2 d G theta")
+
+
+@claim("wd.l2_vs_decay", "Zhang et al. 2019, eqs 6-7",
+       "One step of L2 is (I - lr lam C^-1) theta - lr C^-1 grad, of weight decay "
+       "(1 - lr lam) theta - lr C^-1 grad; identical for C = I, different for C = G", 1e-10)
+def l2_vs_decay() -> Outcome:
+    rng = np.random.default_rng(6)
+    net = Network.random((3, 4, 3), scale=0.7, seed=6)
+    task = Task(target=rng.standard_normal((3, 3)), input_cov=_random_spd(3, rng))
+    lr, lam, eps = 0.1, 0.3, 0.05
+    theta = net.flat()
+    g = _flat(curvature.gradient(net, task.target, task.input_cov))
+    c_inv = np.linalg.inv(curvature.gauss_newton(net, task.input_cov) + eps * np.eye(theta.size))
+    eq6 = theta - lr * lam * c_inv @ theta - lr * c_inv @ g
+    eq7 = (1 - lr * lam) * theta - lr * c_inv @ g
+    step = {}
+    for name, rule in [("l2", rules.chain(rules.l2(lam), rules.ngd(1.0, damping=eps))),
+                       ("wd", rules.chain(rules.ngd(1.0, damping=eps), rules.weight_decay(lam))),
+                       ("l2_gd", rules.chain(rules.l2(lam), rules.gd())),
+                       ("wd_gd", rules.chain(rules.gd(), rules.weight_decay(lam)))]:
+        traj = simulate(net, task, rule, [0, 1], lr=lr, method="discrete", quiet=True)
+        step[name] = np.concatenate([w[-1].ravel() for w in traj.weights])
+    e6 = float(np.abs(step["l2"] - eq6).max() / np.abs(eq6).max())
+    e7 = float(np.abs(step["wd"] - eq7).max() / np.abs(eq7).max())
+    gd_same = float(np.abs(step["l2_gd"] - step["wd_gd"]).max())
+    differ = float(np.abs(step["l2"] - step["wd"]).max())
+    return Outcome(max(e6, e7, gd_same),
+                   f"eq 6 error {e6:.1e}, eq 7 error {e7:.1e}, GD L2 - WD {gd_same:.1e}, "
+                   f"damped-NGD L2 - WD {differ:.2e}", holds=differ > 1e-4)
+
+
+@claim("wd.imbalance_decay", "derived in dlnsim (theory/zhang_weight_decay.md)",
+       "With decoupled weight decay lam, c_i(t) = exp(-2 lr lam t) c_i(0) for GD and q-NGD", 1e-8)
+def imbalance_decay() -> Outcome:
+    rng = np.random.default_rng(7)
+    net = Network.random((3, 4, 4, 3), scale=0.6, seed=8)
+    task = Task(target=rng.standard_normal((3, 3)), input_cov=_random_spd(3, rng))
+    t = np.linspace(0, 6, 4)
+    lam, lr, worst = 0.15, 0.6, 0.0
+    for q in (np.inf, 1.0, 2.0, 3.0):
+        traj = simulate(net, task, rules.chain(rules.ngd(q), rules.weight_decay(lam)), t,
+                        lr=lr, quiet=True)
+        scale = max(float(np.abs(c[0]).max()) for c in traj.imbalance)
+        for c in traj.imbalance:
+            want = np.exp(-2 * lr * lam * t)[:, None, None] * c[0]
+            worst = max(worst, float(np.abs(c - want).max()) / scale)
+    return Outcome(worst, "max |c_i(t) - e^{-2 lr lam t} c_i(0)| / max|c_i(0)|, q = inf, 1, 2, 3")
+
+
+@claim("wd.kfac_jacobian", "Zhang et al. 2019, section 4.2",
+       "With whitened inputs, K-FAC-G (exact blocks) plus weight decay lam moves the map by "
+       "-lam d W from the decay (gradient descent on the K-FAC GN norm d ||J_x||^2, up to "
+       "preconditioning), so it ends with a smaller ||J_x||_F than without decay", 1e-10)
+def kfac_jacobian() -> Outcome:
+    task = Task.teacher_student(n=4, rank=2, noise=0.3, seed=9)
+    net = Network.random((4, 4, 4, 4), scale=0.3, seed=10)
+    lam = 0.05
+    kfac = rules.ngd(1.0, block_diagonal=True, damping=1e-6)
+    base = kfac.velocity(net, task)
+    with_decay = rules.chain(kfac, rules.weight_decay(lam)).velocity(net, task)
+    dmap = curvature.jvp(net, [a - b for a, b in zip(with_decay, base)])
+    err = float(np.abs(dmap + lam * net.depth * net.map).max() / np.abs(net.map).max())
+    t = np.linspace(0, 10, 3)
+    plain = simulate(net, task, kfac, t, quiet=True)
+    decayed = simulate(net, task, rules.chain(kfac, rules.weight_decay(lam)), t, quiet=True)
+    jx_plain = float(np.linalg.norm(plain.map[-1]))
+    jx_decay = float(np.linalg.norm(decayed.map[-1]))
+    ok = plain.success and decayed.success and jx_decay < jx_plain
+    return Outcome(err, f"decay's map velocity vs -lam d W: {err:.1e}; ||J_x||_F at t = 10: "
+                        f"{jx_plain:.4f} without decay, {jx_decay:.4f} with", holds=ok)

@@ -1,0 +1,87 @@
+"""sympy theory: closed forms solve eq 17, limits, half-max times, conservation proofs."""
+
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from dlnsim import modes, symbolic
+
+
+@pytest.mark.parametrize("p", [0, 0.5, 1])
+def test_closed_forms_solve_the_map_ode(p):
+    assert symbolic.ode_residual(p, symbolic.closed_form(p)) == 0
+
+
+def test_a_wrong_closed_form_leaves_a_residual():
+    wrong = symbolic.s_star * sp.tanh(symbolic.eta * symbolic.t) ** 2  # missing sqrt(s*)/2
+    assert symbolic.ode_residual(0.5, wrong) != 0
+    assert symbolic.ode_residual(1, symbolic.closed_form(0)) != 0
+
+
+def test_p2_implicit_time_inverts_the_ode():
+    assert symbolic.implicit_residual(2, symbolic.implicit_time(2)) == 0
+    assert symbolic.implicit_residual(3, symbolic.implicit_time(2)) != 0
+
+
+@pytest.mark.parametrize("p", [0.25, 1.5, 2.5])
+def test_hypergeometric_time_has_the_right_derivative(p):
+    expr = sp.diff(symbolic.implicit_time_hyper(p), symbolic.s) - 1 / symbolic.map_rhs(p)
+    f = sp.lambdify((symbolic.s, symbolic.s_star, symbolic.s0, symbolic.eta), expr, "mpmath")
+    for x in (0.1, 0.7, 1.5):
+        assert abs(complex(f(x, 2.0, 0.01, 1.3))) < 1e-12
+
+
+@pytest.mark.parametrize("d,q", [(2, 1.0), (2, 2.0), (3, 2.0), (4, math.inf), (3, 3.0)])
+def test_half_max_time_matches_integration_of_eq17(d, q):
+    p = modes.exponent(d, q)
+    init = 0.01 if p >= 1 else 1e-9
+    th = symbolic.half_max_time(d, q, 2.0, lr=0.7, init=init)
+    run = modes.simulate_map([init], [2.0], [0.0, th], d=d, q=q, lr=0.7, atol=1e-30)
+    assert run.map[-1, 0] == pytest.approx(1.0, rel=1e-9)
+
+
+def test_half_max_time_needs_init_for_p_at_least_one():
+    with pytest.raises(ValueError, match="init"):
+        symbolic.half_max_time(3, math.inf, 1.0)
+
+
+def test_exponent_agrees_with_modes_and_table():
+    for d in (1, 2, 3, 7):
+        for q in (1.0, 1.5, 2.0, 3.0, math.inf):
+            assert float(symbolic.exponent(d, q)) == pytest.approx(modes.exponent(d, q))
+    t = symbolic.table1()
+    assert t[(2, 2)] == sp.Rational(1, 2) and t[(sp.oo, sp.oo)] == 2 and t[(sp.oo, 2)] == 1
+
+
+@pytest.mark.parametrize("kind,q,block", [
+    ("hyperbolic", math.inf, False), ("hyperbolic", 1, False), ("hyperbolic", 2, False),
+    ("ratio", 1, True), ("difference", 2, True), ("power", 3, True),
+])
+def test_each_rule_conserves_its_quantity(kind, q, block):
+    assert symbolic.conservation_derivative(kind, 3, q, block) == 0
+
+
+@pytest.mark.parametrize("kind,q,block", [
+    ("ratio", 1, False), ("hyperbolic", 1, True), ("difference", math.inf, False),
+])
+def test_the_wrong_quantity_is_not_conserved(kind, q, block):
+    assert symbolic.conservation_derivative(kind, 3, q, block) != 0
+
+
+def test_balanced_map_dynamics_reduce_to_eq17():
+    for d in (1, 2, 3):
+        for q in (1, 2, math.inf):
+            assert symbolic.map_dynamics_balanced(d, q) == 0
+
+
+def test_gn_norm_identities_hold_symbolically():
+    assert symbolic.gn_norm_identity((2, 2, 2)) == (0, 0)
+    assert symbolic.gn_norm_identity((1, 2, 2, 1)) == (0, 0)
+
+
+def test_effective_depth_limits():
+    assert symbolic.effective_depth(sp.oo, 3) == 3
+    assert symbolic.effective_depth(4, math.inf) == 4
+    assert np.isclose(float(symbolic.effective_depth(3, 2)), 1.5)
