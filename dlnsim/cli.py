@@ -1,4 +1,4 @@
-"""Command line: ``dlnsim verify | simulate`` (also ``python -m dlnsim``).
+"""Command line: ``dlnsim verify | figures | simulate`` (also ``python -m dlnsim``).
 
 Usage errors print one line and exit 2; a failed claim or a diverged run exits 1.
 """
@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only claims whose ID matches GLOB (e.g. 'huh.map.*')")
     v.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
     v.add_argument("--quiet", action="store_true", help="no progress bar")
+    f = sub.add_parser("figures", help="draw the papers' figures")
+    f.add_argument("--out", default="figures", help="output folder (default figures/)")
+    f.add_argument("--only", default=None, metavar="NAME",
+                   help="one figure: fig1, fig2, fig3, fig4, fig5 or gn_norm")
+    f.add_argument("--format", choices=("png", "pdf"), default="png")
     s = sub.add_parser("simulate", help="train a deep linear network on a teacher-student task")
     s.add_argument("--widths", type=_widths, default=(8, 8, 8, 8),
                    help="layer widths n_0,...,n_d, input first (default 8,8,8,8)")
@@ -121,6 +126,14 @@ def _cmd_verify(a) -> int:
     return 1 if failed else 0
 
 
+def _cmd_figures(a) -> int:
+    from dlnsim import plots
+
+    for path in plots.write_figures(a.out, a.only, a.format):
+        print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -129,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             raise _UsageError("missing command (try: dlnsim verify, or dlnsim simulate)")
         if args.command == "verify":
             return _cmd_verify(args)
+        if args.command == "figures":
+            return _cmd_figures(args)
         return _cmd_simulate(args)
     except _UsageError as exc:
         print(f"dlnsim: error: {exc}", file=sys.stderr)

@@ -146,12 +146,18 @@ def half_max_time(d: int, q: float, target: float, lr: float = 1.0,
                   init: float | None = None) -> float:
     """Time for eq 17 to reach ``s*/2`` from zero (p < 1) or from ``init`` (any p).
 
-    ``t_1/2 = s*^{-p} (F(1/2) - F(u_0)) / etabar`` with ``u_0 = init / s*`` and ``F`` the
-    antiderivative of ``u^{-p} / (1 - u)`` (``ln(u/(1-u))`` at p = 1), evaluated by mpmath.
+    ``t_1/2 = s*^{-p} / etabar * int_{u_0}^{1/2} u^{-p} / (1 - u) du`` with ``u_0 = init / s*``:
+    ``(1/2)^{1-p} 2F1(1, 1-p; 2-p; 1/2) / (1-p)`` from zero, mpmath quadrature otherwise.
     It scales as ``s*^{-p}`` at fixed ``u_0`` (claim huh.timescale).
     """
-    p = float(exponent(d, q))
-    etabar = float(calibrated_rate(d, q, lr))
+    return half_max_time_exponent(float(exponent(d, q)), target,
+                                  float(calibrated_rate(d, q, lr)), init)
+
+
+def half_max_time_exponent(p: float, target: float, etabar: float = 1.0,
+                           init: float | None = None) -> float:
+    """:func:`half_max_time` for a given exponent ``p`` and rate ``etabar``."""
+    p = float(p)
     if init is None:
         if p >= 1:
             raise ValueError(f"p = {p:g} >= 1: zero is a fixed point; give init > 0")
@@ -161,14 +167,11 @@ def half_max_time(d: int, q: float, target: float, lr: float = 1.0,
         if not 0 < u0 < 0.5:
             raise ValueError("init must lie strictly between 0 and target/2")
 
-    def F(u):
-        if u == 0:
-            return mpmath.mpf(0)
-        if abs(p - 1) < 1e-15:
-            return mpmath.log(u / (1 - u))
-        return u ** (1 - p) / (1 - p) * mpmath.hyp2f1(1, 1 - p, 2 - p, u)
-
-    return float(float(target) ** (-p) * (F(mpmath.mpf(1) / 2) - F(mpmath.mpf(u0))) / etabar)
+    if u0 == 0:  # p < 1: integrable singularity at 0, closed form through 2F1
+        integral = mpmath.mpf(0.5) ** (1 - p) / (1 - p) * mpmath.hyp2f1(1, 1 - p, 2 - p, 0.5)
+    else:  # smooth integrand on [u0, 1/2]; 2F1 has a pole at integer p >= 2, so integrate
+        integral = mpmath.quad(lambda u: u ** (-p) / (1 - u), [u0, 0.5])
+    return float(float(target) ** (-p) * integral / etabar)
 
 
 def escape_exponent(d: int, q: float) -> sp.Expr:

@@ -5,13 +5,12 @@ Paper file: 003_71de8b0923317664.txt. Statements and notes: theory/huh_curvature
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 import sympy as sp
 
-from dlnsim import curvature, modes, rules, symbolic
+from dlnsim import curvature, experiments, modes, rules, symbolic
 from dlnsim.integrate import simulate
 from dlnsim.network import Network
 from dlnsim.task import Task
@@ -366,54 +365,18 @@ def blockdiag_breaks() -> Outcome:
 
 
 # -- teacher-student (section 6, Figs 4 and 5) ------------------------------------------------
-TEACHER_DT = 0.05  # discrete step (learning rate); paper's rules in discrete time
-
-
-@functools.lru_cache(maxsize=1)
-def teacher_runs() -> dict:
-    """Section 6: d = 4, N = 16, rank-3 teacher, P = N, small random init (entries 0.02 N(0,1)).
-
-    Discrete steps of size 0.05; horizons per rule cover its signal and noise time-scales.
-    NGD and NGD-d use LM damping 1e-5 and update-speed clipping at 1 as in the paper.
-    """
-    task = Task.teacher_student(n=16, rank=3, samples=16, noise=0.1, seed=0)
-    net = Network.random((16,) * 5, scale=0.02, seed=1)
-    specs = {
-        "SGD": (rules.gd(), 150.0),
-        "NGD": (rules.chain(rules.ngd(1.0, damping=1e-5), rules.clip(1.0)), 10.0),
-        "sqrt-NGD": (rules.ngd(2.0), 30.0),
-        "NGD-d": (rules.chain(rules.ngd(1.0, damping=1e-5, block_diagonal=True),
-                              rules.clip(1.0)), 10.0),
-        "sqrt-NGD-d": (rules.ngd(2.0, block_diagonal=True), 30.0),
-    }
-    out = {}
-    for name, (rule, horizon) in specs.items():
-        steps = np.arange(0, int(round(horizon / TEACHER_DT)) + 1, 5)
-        out[name] = simulate(net, task, rule, steps, lr=TEACHER_DT, method="discrete",
-                             quiet=True)
-    return {"task": task, "runs": out}
-
-
-def _half_times(traj, s_star: np.ndarray) -> np.ndarray:
-    """First time each target mode's strength reaches half its target (inf if never)."""
-    t = traj.t * TEACHER_DT
-    hit = traj.mode_strengths >= s_star / 2
-    return np.array([t[np.argmax(hit[:, k])] if hit[:, k].any() else np.inf
-                     for k in range(s_star.size)])
-
-
 @claim("huh.teacher.signal_first", "Huh 2020, section 6, Fig 4",
        "SGD, sqrt-NGD and sqrt-NGD-d learn the 3 signal modes well before the noise modes "
        "(median noise half-time >= 3x the slowest signal one); NGD and NGD-d learn them "
        "together (< 1.5x); early-stopped test loss of SGD and sqrt-NGD is below NGD's", 1 / 3)
 def teacher_signal_first() -> Outcome:
-    data = teacher_runs()
+    data = experiments.teacher_student_runs()
     s_star = np.linalg.svd(data["task"].target, compute_uv=False)
     ratio, best, parts = {}, {}, []
     for name, traj in data["runs"].items():
         if not traj.success:
             return Outcome(math.inf, f"{name}: {traj.message}")
-        half = _half_times(traj, s_star)
+        half = experiments.half_max_times(traj, s_star, experiments.TEACHER_DT)
         ratio[name] = float(np.median(half[3:]) / half[:3].max())
         best[name] = float(traj.test_loss.min())
         parts.append(f"{name}: t_signal {half[:3].max():.2f}, t_noise(median) "
@@ -431,7 +394,7 @@ def teacher_signal_first() -> Outcome:
        "imbalance >= 5x every other rule's) while SGD, NGD, sqrt-NGD, sqrt-NGD-d keep "
        "||c_2|| / ||w||^2 <= 0.02", 0.02)
 def teacher_balance() -> Outcome:
-    data = teacher_runs()
+    data = experiments.teacher_student_runs()
     rel, parts = {}, []
     for name, traj in data["runs"].items():
         c2 = np.linalg.norm(traj.imbalance[1], axis=(1, 2))

@@ -97,6 +97,7 @@ def write_json(results: list[CheckResult], path: str) -> None:
         with os.fdopen(fd, "w") as fh:
             json.dump(rows, fh, indent=2)
             fh.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,0 +1,121 @@
+"""Figures: what each one plots, not only that a file appears."""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from dlnsim import experiments, modes, plots, symbolic  # noqa: E402
+from dlnsim.cli import main  # noqa: E402
+
+
+@pytest.mark.parametrize("q,block", [(math.inf, False), (2.0, False), (1.0, False),
+                                     (1.0, True), (2.0, True), (3.0, True)])
+def test_portrait_trajectory_keeps_its_conserved_quantity(q, block):
+    pp = plots.phase_portrait(q=q, block_diagonal=block, start=(0.45, 0.15), t_end=3.0)
+    path = pp.trajectory.sigma[:, 0, :]
+    c = pp.conserved(path[:, 0], path[:, 1])
+    assert np.abs(c - c[0]).max() <= 1e-9 * max(1.0, abs(c[0]))
+    assert pp.trajectory.success
+    # the trajectory drawn is the one returned, and it approaches the optimal hyperbola
+    drawn = [ln for ln in pp.ax.get_lines() if ln.get_color() == "tab:blue"][0]
+    assert np.allclose(drawn.get_xydata(), path)
+    assert abs(path[-1].prod() - 1.0) < abs(path[0].prod() - 1.0)
+    assert pp.ax.get_xlabel() == r"$\sigma_1$" and pp.ax.get_ylabel() == r"$\sigma_2$"
+    plt.close(pp.ax.figure)
+
+
+def test_portrait_with_weight_decay_has_no_conserved_path_and_shrinks_imbalance():
+    lam = 0.2
+    pp = plots.phase_portrait(q=2.0, weight_decay=lam, start=(0.45, 0.15), t_end=3.0)
+    assert pp.conserved is None
+    s = pp.trajectory.sigma[:, 0, :]
+    c = s[:, 0] ** 2 - s[:, 1] ** 2
+    assert np.allclose(c, c[0] * np.exp(-2 * lam * pp.trajectory.t), rtol=1e-8)
+    plt.close(pp.ax.figure)
+
+
+def test_portrait_draws_the_optimal_hyperbola_in_black():
+    pp = plots.phase_portrait(q=1.0)
+    black = [c for c in pp.ax.collections
+             if hasattr(c, "levels") and list(c.levels) == [0.0]]
+    assert black, "no contour at sigma_Delta = 0"
+    plt.close(pp.ax.figure)
+
+
+@pytest.mark.parametrize("p", plots.FIG2_EXPONENTS)
+def test_fig2_half_max_points_sit_at_closed_form_times(p):
+    data = plots.fig2_data(p)
+    for k, ss in enumerate(data["targets"]):
+        init = ss / 100 if p >= 1 else None
+        assert data["half"][k] == symbolic.half_max_time_exponent(p, ss, 1.0, init=init)
+        # eq 17 integrated from the figure's start reaches s*/2 at the marker's time (for p < 1
+        # the start 1e-12 s* instead of 0 shifts it by ~(1e-12)^{1-p} relative)
+        seed = init if init else 1e-12 * ss
+        run = modes.simulate_map_exponent([seed], [ss], [0.0, data["half"][k]], p=p,
+                                          atol=1e-30)
+        assert run.map[-1, 0] == pytest.approx(ss / 2, rel=1e-5)
+        sim = data["simulation"][:, k]
+        # and the closed form agrees with the simulation
+        tc, sc = data["closed"][k]
+        if p < 2:
+            assert np.abs(sc - sim).max() <= 1e-6 * ss
+        else:  # implicit t(s): integrate eq 17 to exactly those times
+            run = modes.simulate_map_exponent([ss / 100], [ss], np.concatenate([[0.0], tc]),
+                                              p=2.0)
+            assert np.abs(run.map[1:, 0] - sc).max() <= 1e-6 * ss
+
+
+def test_fig2_markers_are_drawn_at_the_half_max_points():
+    fig = plots.fig2()
+    for col, p in enumerate(plots.FIG2_EXPONENTS):
+        ax = fig.axes[col]
+        marks = sorted((ln.get_xdata()[0], ln.get_ydata()[0]) for ln in ax.get_lines()
+                       if ln.get_marker() == "o")
+        want = sorted((symbolic.half_max_time_exponent(p, ss, 1.0,
+                                                       init=ss / 100 if p >= 1 else None),
+                       ss / 2) for ss in plots.FIG2_TARGETS)
+        assert np.allclose(marks, want)
+    plt.close(fig)
+
+
+def test_fig4_early_stopping_markers_are_at_the_test_loss_minimum():
+    fig = plots.fig4()
+    ax_c = fig.axes[2]
+    xs = sorted(ln.get_xdata()[0] for ln in ax_c.get_lines()
+                if list(ln.get_ydata()) == [0, 1])  # axvline: axes-fraction y from 0 to 1
+    data = experiments.teacher_student_runs()
+    want = sorted(plots.early_stopping(tr, experiments.TEACHER_DT)[0]
+                  for tr in data["runs"].values())
+    assert np.allclose(xs, want)
+    assert ax_c.get_ylabel() == "test loss"
+    plt.close(fig)
+
+
+def test_gn_norm_figure_data_whitened_on_identity_not_otherwise():
+    data = plots.gn_norm_data(n_nets=30)
+    w = data["whitened"]
+    assert np.allclose(data["gn"][w], data["d2_jx"][w], rtol=1e-10)
+    assert np.allclose(data["kfac"][w], data["d_jx"][w], rtol=1e-10)
+    off = np.abs(data["gn"][~w] / data["d2_jx"][~w] - 1)
+    assert np.median(off) > 1e-2
+
+
+def test_cli_figures_writes_requested_format(tmp_path, capsys):
+    assert main(["figures", "--out", str(tmp_path), "--only", "fig3", "--format", "pdf"]) == 0
+    out = tmp_path / "fig3.pdf"
+    assert out.read_bytes()[:4] == b"%PDF"
+    assert [p.name for p in tmp_path.iterdir()] == ["fig3.pdf"]
+    assert main(["figures", "--only", "fig9"]) == 2
+    assert "fig9" in capsys.readouterr().err
+
+
+def test_modes_used_by_portraits_match_direct_integration():
+    pp = plots.phase_portrait(q=2.0, start=(0.3, 0.2), t_end=2.0)
+    ref = modes.simulate(np.array([[0.3, 0.2]]), [1.0], pp.trajectory.t, q=2.0)
+    assert np.array_equal(ref.sigma, pp.trajectory.sigma)
+    plt.close(pp.ax.figure)
