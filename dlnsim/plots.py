@@ -20,8 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from dlnsim import curvature, experiments, modes, symbolic  # noqa: E402
 from dlnsim import _validate as V  # noqa: E402
+from dlnsim import curvature, experiments, modes, symbolic  # noqa: E402
 from dlnsim.network import Network  # noqa: E402
 
 RULE_COLORS = {"SGD": "#1b9e77", "NGD": "#d95f02", "sqrt-NGD": "#7570b3", "NGD-d": "#e7298a",
