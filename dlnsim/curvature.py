@@ -210,6 +210,58 @@ def ngd_direction(net: Network, params: Sequence[np.ndarray], input_cov=None, q:
     return out
 
 
+# -- the balanced path: K diagonal in the SVD basis of the map -------------------------------
+BALANCE_RTOL = 1e-10
+
+
+def is_balanced(net: Network, rtol: float = BALANCE_RTOL) -> bool:
+    """Whether every ``||c_i||_F <= rtol * sum_j ||w_j||_F^2`` (all layers balanced)."""
+    scale = net.squared_norm()
+    return all(float(np.linalg.norm(c)) <= rtol * scale for c in net.imbalance())
+
+
+def balanced_kernel_eigenvalues(s_out: np.ndarray, s_in: np.ndarray, d: int) -> np.ndarray:
+    """Eigenvalues of ``K`` for a balanced network with ``S = I``, on ``u_a v_b^T``.
+
+    With ``W = U diag(s) V^T``, balance gives ``W_{>i} W_{>i}^T = (W W^T)^{(d-1-i)/d}`` and
+    ``W_{<i}^T W_{<i} = (W^T W)^{i/d}`` (0-based ``i``), so
+    ``lambda_ab = sum_{i=0}^{d-1} s_a^{2(d-1-i)/d} s_b^{2i/d}`` with ``0^0 = 1``; ``s_out`` and
+    ``s_in`` are the singular values padded with zeros to ``n_d`` and ``n_0``.
+    """
+    return sum(s_out[:, None] ** (2.0 * (d - 1 - i) / d) * s_in[None, :] ** (2.0 * i / d)
+               for i in range(d))
+
+
+def balanced_svd(w: np.ndarray, d: int):
+    """``U`` (n_d x n_d), ``V`` (n_0 x n_0) and the eigenvalues of ``K`` in that basis."""
+    u, s, vt = np.linalg.svd(w, full_matrices=True)
+    # Singular values at round-off level are exact zeros of a rank-deficient map; left as
+    # ~1e-17 they would turn into ~1e-9 under the small fractional powers s^{2/d}.
+    s = np.where(s > max(w.shape) * np.finfo(float).eps * s.max(initial=0.0), s, 0.0)
+    s_out = np.zeros(w.shape[0])
+    s_in = np.zeros(w.shape[1])
+    s_out[:s.size], s_in[:s.size] = s, s
+    return u, vt.T, balanced_kernel_eigenvalues(s_out, s_in, d)
+
+
+def balanced_ngd_direction(net: Network, cotangent: np.ndarray, q: float = 1.0,
+                           damping: float = 0.0, rcond: float = DEFAULT_RCOND) -> Params:
+    """``J^T K^{+1/q} Y`` for a balanced network with whitened inputs, in O(d n^3).
+
+    One SVD of the map diagonalises ``K`` (:func:`balanced_kernel_eigenvalues`); the caller
+    must ensure balance (:func:`is_balanced`) and ``S = I``. Exact up to the imbalance.
+    """
+    q, damping, rcond = _check_spectral(q, damping, rcond)
+    y = np.asarray(cotangent, dtype=np.float64)
+    if y.shape != net.map.shape:
+        raise ValueError(f"cotangent must have the map's shape {net.map.shape}, got {y.shape}")
+    if math.isinf(q):
+        return vjp(net, y)
+    u, v, lam = balanced_svd(net.map, net.depth)
+    f = inverse_power(lam, q, damping, rcond)
+    return vjp(net, u @ (f * (u.T @ y @ v)) @ v.T)
+
+
 # -- exact diagonal blocks --------------------------------------------------------------------
 def block_factors(net: Network, input_cov=None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Kronecker factors of the exact diagonal blocks ``H_i = A_i kron B_i``.

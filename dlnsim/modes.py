@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dlnsim import _ode
+from dlnsim import _ode, curvature
 from dlnsim import _validate as V
 
 
@@ -165,6 +165,42 @@ def simulate_map_exponent(sbar0, target, t, p: float, etabar: float = 1.0,
 
     res = _run(field, s0, t, "ode", solver, rtol, atol, max_norm, quiet)
     return ModeTrajectory(res.t, np.stack(res.y)[:, :, None], res.status, res.message)
+
+
+# -- end-to-end map dynamics of balanced networks (any q) -------------------------------------
+def end_to_end_velocity(w: np.ndarray, target: np.ndarray, d: int, q: float,
+                        damping: float = 0.0,
+                        rcond: float = curvature.DEFAULT_RCOND) -> np.ndarray:
+    """``dW/dt = -K_W K_W^{+1/q} [W - W*]`` at unit rate, balanced network, ``S = I``.
+
+    ``K_W[X] = sum_{i=0}^{d-1} (W W^T)^{(d-1-i)/d} X (W^T W)^{i/d}`` is diagonal in the SVD
+    basis of ``W`` (claim scale.end_to_end): the map evolves on its own, whatever the hidden
+    layers. ``q = inf`` is the end-to-end dynamics of gradient descent (Arora et al. 2018);
+    ``q = 1`` gives ``-P (W - W*)`` with ``P`` the projection onto the range of ``K_W``.
+    """
+    u, v, lam = curvature.balanced_svd(w, d)
+    gain = lam * curvature.inverse_power(lam, q, damping, rcond)
+    return -(u @ (gain * (u.T @ (w - target) @ v)) @ v.T)
+
+
+def simulate_end_to_end(w0, target, t, d: int, q: float, lr: float = 1.0,
+                        damping: float = 0.0, solver: str = "DOP853", rtol: float = 1e-10,
+                        atol: float = 1e-12, max_norm: float = 1e8,
+                        quiet: bool = True) -> ModeTrajectory:
+    """Integrate :func:`end_to_end_velocity` from the map ``w0``; ``sigma`` holds ``W(t)``
+    with shape ``(T, n_d, n_0)``."""
+    w0 = V.as_matrix(w0, "w0")
+    w_star = V.as_matrix(target, "target", w0.shape)
+    d, q, lr = _depth(d), V.order_q(q), V.positive(lr, "lr")
+    damping = V.nonnegative(damping, "damping")
+    shape = w0.shape
+
+    def field(y):
+        return lr * end_to_end_velocity(y.reshape(shape), w_star, d, q, damping).ravel()
+
+    res = _run(field, w0.ravel(), t, "ode", solver, rtol, atol, max_norm, quiet)
+    return ModeTrajectory(res.t, np.stack(res.y).reshape((-1,) + shape), res.status,
+                          res.message)
 
 
 def _run(field, y0, t, method, solver, rtol, atol, max_norm, quiet) -> _ode.Result:

@@ -90,8 +90,11 @@ def gd() -> Rule:
     return Rule()
 
 
+PATHS = ("auto", "dense", "balanced")
+
+
 def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = curvature.DEFAULT_RCOND,
-        block_diagonal: bool = False) -> Rule:
+        block_diagonal: bool = False, path: str = "auto") -> Rule:
     """Fractional natural gradient ``H^{+1/q}`` (q = 1 NGD, 2 sqrt-NGD, inf GD; Huh 2020, eq 12).
 
     Parameters
@@ -104,6 +107,12 @@ def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = curvature.DEFAULT_R
         Relative eigenvalue cutoff of the pseudo-inverse (see :mod:`dlnsim.curvature`).
     block_diagonal
         Use the exact diagonal blocks ``H_i`` and the factor ``d^{-1/q}`` (NGD-d, eqs 19-21).
+    path
+        How the full direction is computed: ``"dense"`` diagonalises the (n_d n_0)-square
+        map-space kernel, O((n_d n_0)^3); ``"balanced"`` uses one SVD of the map, O(n^3), exact
+        for balanced networks (all ``c_i = 0``) with whitened inputs and an error for others;
+        ``"auto"`` takes the balanced path whenever it is exact (``c_i`` within
+        :data:`curvature.BALANCE_RTOL` of zero, ``S = I``, gradient input), else dense.
     """
     q = V.order_q(q)
     damping = V.nonnegative(damping, "damping")
@@ -112,6 +121,8 @@ def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = curvature.DEFAULT_R
         raise ValueError(f"rcond must be < 1, got {rcond}")
     if not isinstance(block_diagonal, bool):
         raise TypeError(f"block_diagonal must be a bool, got {type(block_diagonal).__name__}")
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {PATHS}, got {path!r}")
     if math.isinf(q):
         return gd()
     label = ("ngd-d" if block_diagonal else "ngd") + f"(q={q:g}" + (
@@ -121,6 +132,13 @@ def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = curvature.DEFAULT_R
         if block_diagonal:
             return Direction(curvature.block_ngd_direction(
                 net, d.params, task.input_cov, q, damping, rcond))
+        applies = d.cotangent is not None and task.is_whitened
+        if path == "balanced" and not applies:
+            raise ValueError("path='balanced' needs whitened inputs (S = I) and the plain "
+                             "gradient (no transform before ngd)")
+        if path == "balanced" or (path == "auto" and applies and curvature.is_balanced(net)):
+            return Direction(curvature.balanced_ngd_direction(net, d.cotangent, q, damping,
+                                                              rcond))
         return Direction(curvature.ngd_direction(
             net, d.params, task.input_cov, q, damping, rcond, cotangent=d.cotangent))
 

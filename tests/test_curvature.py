@@ -208,3 +208,49 @@ def test_bad_spectral_arguments_name_the_argument():
         curvature.gauss_newton(net, input_cov=-np.eye(2))
     with pytest.raises(ValueError, match="tangents"):
         curvature.jvp(net, [np.ones((3, 3)), np.ones((2, 2))])
+
+
+@st.composite
+def balanced_cases(draw):
+    """Balanced networks (c_i = 0) built on a random matrix's SVD, rank possibly deficient."""
+    d = draw(st.integers(1, 4))
+    widths = tuple(draw(st.lists(st.integers(1, 5), min_size=d + 1, max_size=d + 1)))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    m = draw(st.integers(1, min(widths)))  # fewer modes than the narrowest width: rank-deficient
+    scale = draw(st.sampled_from([1e-3, 0.3, 1.0]))
+    net = Network.aligned(rng.standard_normal((widths[-1], widths[0])),
+                          scale * rng.uniform(0.2, 2.0, m), widths=widths, seed=seed)
+    return net, rng.standard_normal((widths[-1], widths[0]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(balanced_cases(), st.sampled_from(QS), st.sampled_from([0.0, 1e-3, 0.3]))
+def test_balanced_direction_equals_dense_reference(case, q, damping_rel):
+    net, target = case
+    assert curvature.is_balanced(net)
+    cov = np.eye(net.widths[0])
+    h = dense_gn(list(net.weights), cov)
+    damping = damping_rel * np.linalg.eigvalsh(h).max()
+    if damping == 0:
+        assume(_well_separated(h, curvature.DEFAULT_RCOND))
+    g = curvature.gradient(net, target)
+    want = dense_power(h, flat(g), q, damping, curvature.DEFAULT_RCOND)
+    got = flat(curvature.balanced_ngd_direction(net, net.map - target, q, damping))
+    assert np.linalg.norm(got - want) <= 1e-9 * np.linalg.norm(want) + 1e-300
+
+
+def test_balanced_eigenvalues_are_the_kernel_spectrum():
+    net = Network.aligned(np.random.default_rng(0).standard_normal((3, 5)), [2.0, 0.5],
+                          widths=(5, 4, 3, 3), seed=1)
+    _, _, lam = curvature.balanced_svd(net.map, net.depth)
+    want = np.sort(np.linalg.eigvalsh(curvature.map_kernel(net).dense()))
+    assert np.allclose(np.sort(lam.ravel()), want, atol=1e-12)
+
+
+def test_is_balanced_detects_imbalance():
+    net = Network.aligned(np.eye(3), [1.0, 2.0, 3.0], depth=3)
+    assert curvature.is_balanced(net)
+    w = [x.copy() for x in net.weights]
+    w[1][0, 0] += 1e-6
+    assert not curvature.is_balanced(Network(w))

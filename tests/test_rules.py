@@ -142,3 +142,25 @@ def test_velocity_rejects_mismatched_task():
         rules.gd().velocity(net, Task(target=np.ones((3, 3))))
     with pytest.raises(TypeError, match="task must be"):
         rules.gd().velocity(net, np.ones((4, 3)))
+
+
+def test_auto_path_equals_dense_on_balanced_and_unbalanced_networks():
+    rng = np.random.default_rng(3)
+    target = rng.standard_normal((3, 4))
+    balanced = Network.aligned(rng.standard_normal((3, 4)), [1.5, 0.4, 0.9], widths=(4, 5, 3),
+                               seed=2)
+    unbalanced = Network.random((4, 5, 3), scale=0.7, seed=4)
+    for net in (balanced, unbalanced):
+        task = Task(target=target)
+        a = flat(rules.ngd(2).velocity(net, task))
+        b = flat(rules.ngd(2, path="dense").velocity(net, task))
+        assert np.linalg.norm(a - b) <= 1e-10 * np.linalg.norm(b)
+
+
+def test_balanced_path_is_refused_where_it_cannot_apply():
+    net = Network.aligned(np.eye(3), [1.0, 2.0, 3.0], depth=2)
+    with pytest.raises(ValueError, match="path='balanced' needs whitened inputs"):
+        rules.ngd(2, path="balanced").velocity(net, Task(target=np.eye(3),
+                                                          input_cov=np.diag([1.0, 2, 3])))
+    with pytest.raises(ValueError, match="path must be one of"):
+        rules.ngd(2, path="krylov")
