@@ -77,13 +77,22 @@ def ode(fun, y0: np.ndarray, t: np.ndarray, solver: str = "DOP853", rtol: float 
     bar = tqdm(total=float(t[-1] - t[0]), desc=desc, disable=True if quiet else None,
                unit="t", leave=False)
     try:
-        integ = SOLVERS[solver](f, t[0], ys[0], t[-1], rtol=rtol, atol=atol)
+        try:  # the solver evaluates the field once while it starts
+            integ = SOLVERS[solver](f, t[0], ys[0], t[-1], rtol=rtol, atol=atol)
+        except Diverged as exc:
+            return Result(t[:1], ys, 1, f"diverged: {exc}", counter[0])
+        except ArithmeticError as exc:
+            return Result(t[:1], ys, -1, f"vector field failed at t = {t[0]:.6g}: {exc}",
+                          counter[0])
         k, steps, last, window_start = 1, 0, t[0], t[0]
         while integ.status == "running":
             try:
                 msg = integ.step()
             except Diverged as exc:
                 status, message = 1, f"diverged: {exc}"
+                break
+            except ArithmeticError as exc:  # e.g. a Krylov solve that missed its tolerance
+                status, message = -1, f"vector field failed near t = {integ.t:.6g}: {exc}"
                 break
             steps += 1
             if integ.status == "failed":
@@ -133,6 +142,9 @@ def discrete(step: Callable[[np.ndarray], np.ndarray], y0: np.ndarray, t: np.nda
                 y = y + f(n, y)
             except Diverged as exc:
                 status, message = 1, f"diverged: {exc}".replace("t =", "step")
+                break
+            except ArithmeticError as exc:
+                status, message = -1, f"vector field failed at step {n}: {exc}"
                 break
             n += 1
             bar.update(1)

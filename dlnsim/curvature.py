@@ -183,7 +183,9 @@ def ngd_direction(net: Network, params: Sequence[np.ndarray], input_cov=None, q:
         ``Y = Delta R``). Then ``H^{+1/q} u = J_R^T K^{+1/q} Y`` (Huh 2020, eq 9 generalised),
         which needs no projection. Without it ``u`` is split into its part in the range of
         ``J_R^T``, ``J_R^T K^+ J_R u``, which is treated the same way, and its null-space part,
-        which the pseudo-inverse removes and damping scales by ``eps^{-1/q}``.
+        which the pseudo-inverse removes and damping scales by ``eps^{-1/q}``. That split costs
+        accuracy: about ``eps_mach * cond(K)^{1.5}`` relative without damping, against about
+        ``eps_mach * cond(K)`` for the cotangent form.
     """
     q, damping, rcond = _check_spectral(q, damping, rcond)
     u = _check_params(net, params, "params")

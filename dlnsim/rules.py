@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from dlnsim import _validate as V
-from dlnsim import curvature
+from dlnsim import curvature, krylov
 from dlnsim.network import Network
 from dlnsim.task import Task
 
@@ -90,11 +90,13 @@ def gd() -> Rule:
     return Rule()
 
 
-PATHS = ("auto", "dense", "balanced")
+PATHS = ("auto", "dense", "balanced", "krylov")
+DENSE_MAX = 1024  # auto: largest n_d * n_0 for the dense map-space kernel (n = 32 when square)
 
 
 def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = curvature.DEFAULT_RCOND,
-        block_diagonal: bool = False, path: str = "auto") -> Rule:
+        block_diagonal: bool = False, path: str = "auto", tol: float = 1e-10,
+        maxiter: int = 200) -> Rule:
     """Fractional natural gradient ``H^{+1/q}`` (q = 1 NGD, 2 sqrt-NGD, inf GD; Huh 2020, eq 12).
 
     Parameters
@@ -111,8 +113,14 @@ def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = curvature.DEFAULT_R
         How the full direction is computed: ``"dense"`` diagonalises the (n_d n_0)-square
         map-space kernel, O((n_d n_0)^3); ``"balanced"`` uses one SVD of the map, O(n^3), exact
         for balanced networks (all ``c_i = 0``) with whitened inputs and an error for others;
-        ``"auto"`` takes the balanced path whenever it is exact (``c_i`` within
-        :data:`curvature.BALANCE_RTOL` of zero, ``S = I``, gradient input), else dense.
+        ``"krylov"`` is matrix-free (:func:`dlnsim.krylov.inverse_power`, relative accuracy
+        ``tol``; whitened inputs, gradient input, damping or a full-rank map); ``"auto"`` takes
+        the balanced path whenever it is exact (``c_i`` within
+        :data:`curvature.BALANCE_RTOL` of zero, ``S = I``, gradient input), dense up to
+        ``n_d n_0 = DENSE_MAX``, Krylov above (dense where Krylov cannot apply).
+    tol, maxiter
+        Relative accuracy of the Krylov path and its CG iteration cap per shifted solve; a
+        miss raises :class:`dlnsim.krylov.NotConverged` (``simulate`` stops with status -1).
     """
     q = V.order_q(q)
     damping = V.nonnegative(damping, "damping")
@@ -123,6 +131,9 @@ def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = curvature.DEFAULT_R
         raise TypeError(f"block_diagonal must be a bool, got {type(block_diagonal).__name__}")
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+    tol = V.positive(tol, "tol")
+    if isinstance(maxiter, bool) or not isinstance(maxiter, int) or maxiter < 1:
+        raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
     if math.isinf(q):
         return gd()
     label = ("ngd-d" if block_diagonal else "ngd") + f"(q={q:g}" + (
@@ -133,12 +144,27 @@ def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = curvature.DEFAULT_R
             return Direction(curvature.block_ngd_direction(
                 net, d.params, task.input_cov, q, damping, rcond))
         applies = d.cotangent is not None and task.is_whitened
-        if path == "balanced" and not applies:
-            raise ValueError("path='balanced' needs whitened inputs (S = I) and the plain "
+        if path in ("balanced", "krylov") and not applies:
+            raise ValueError(f"path={path!r} needs whitened inputs (S = I) and the plain "
                              "gradient (no transform before ngd)")
-        if path == "balanced" or (path == "auto" and applies and curvature.is_balanced(net)):
+        chosen = path
+        if path == "auto":
+            if applies and curvature.is_balanced(net):
+                chosen = "balanced"
+            elif applies and net.map.size > DENSE_MAX:
+                chosen = "krylov"
+            else:
+                chosen = "dense"
+        if chosen == "balanced":
             return Direction(curvature.balanced_ngd_direction(net, d.cotangent, q, damping,
                                                               rcond))
+        if chosen == "krylov":
+            try:
+                y, _ = krylov.inverse_power(net, d.cotangent, q, damping, tol, maxiter, rcond)
+                return Direction(curvature.vjp(net, y))
+            except ValueError:
+                if path == "krylov":
+                    raise
         return Direction(curvature.ngd_direction(
             net, d.params, task.input_cov, q, damping, rcond, cotangent=d.cotangent))
 

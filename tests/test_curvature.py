@@ -13,18 +13,20 @@ from tests.reference import dense_gn, dense_jacobian, dense_power, dln_cases, fl
 QS = [1.0, 1.5, 2.0, 3.0, math.inf]
 
 
-def _well_separated(h: np.ndarray, rcond: float) -> bool:
-    """Every eigenvalue of H is clearly null or clearly above the cutoff.
+def _well_separated(h: np.ndarray, rcond: float, gap: float = 1e-5) -> bool:
+    """Every eigenvalue of H is clearly null or at least ``gap`` times the largest.
 
     Near the cutoff the pseudo-inverse is discontinuous and no two float64 computations need
-    agree; with a gap of 1e-6 the expected float64 error of a q = 1 direction stays ~1e-10.
+    agree. Away from it, an undamped q = 1 direction computed by any float64 eigensolver (the
+    dense reference included) carries a relative error of about eps * cond(K)^{1.3}
+    (measured: 2e-9 at cond 7e5), so 1e-9 agreement needs cond <= 1e5.
     """
     e = np.linalg.eigvalsh(h)
     top = e.max()
     if top <= 0:
         return False
     rel = e / top
-    return bool(np.all((rel < 1e-13) | (rel > 1e-6)))
+    return bool(np.all((rel < 1e-13) | (rel > gap)))
 
 
 @settings(max_examples=60, deadline=None)
@@ -119,8 +121,8 @@ def test_full_ngd_direction_equals_dense(case, q, damping_rel, gradient_form):
     net = Network(weights)
     h = dense_gn(weights, cov)
     damping = damping_rel * np.linalg.eigvalsh(h).max()
-    if damping == 0:
-        assume(_well_separated(h, curvature.DEFAULT_RCOND))
+    if damping == 0:  # an arbitrary vector also goes through K^+ (~eps cond^{1.5})
+        assume(_well_separated(h, curvature.DEFAULT_RCOND, 1e-5 if gradient_form else 1e-4))
     if gradient_form:
         u = curvature.gradient(net, target, cov)
         cot = (net.map - target) @ curvature._sqrt_psd(cov)

@@ -14,10 +14,10 @@ QS = [1.0, 1.5, 2.0, 3.0, math.inf]
 RC = curvature.DEFAULT_RCOND
 
 
-def _separated(h):
+def _separated(h, gap=1e-5):
     e = np.linalg.eigvalsh(h)
     rel = e / e.max()
-    return e.max() > 0 and bool(np.all((rel < 1e-13) | (rel > 1e-6)))
+    return e.max() > 0 and bool(np.all((rel < 1e-13) | (rel > gap)))
 
 
 def _dense_gradient(weights, target, cov):
@@ -56,7 +56,11 @@ def test_rule_velocity_equals_dense_reference(case, q, block, damping_rel, reg):
     h = dense_gn(weights, cov)
     damping = damping_rel * np.linalg.eigvalsh(h).max()
     if damping == 0:
-        assume(_blocks_separated(h, weights) if block else _separated(h))
+        # undamped q = 1 loses about eps * cond(K)^{1.3} in any float64 eigensolver, the
+        # dense reference included (see test_curvature._well_separated): keep cond <= 1e5;
+        # L2 sends an arbitrary vector through K^+ as well (~eps cond^{1.5}): cond <= 1e4
+        gap = 1e-4 if reg == "l2" else 1e-5
+        assume(_blocks_separated(h, weights) if block else _separated(h, gap))
     lam = 0.37
     theta = flat(weights)
     g = _dense_gradient(weights, target, cov)
@@ -163,4 +167,4 @@ def test_balanced_path_is_refused_where_it_cannot_apply():
         rules.ngd(2, path="balanced").velocity(net, Task(target=np.eye(3),
                                                           input_cov=np.diag([1.0, 2, 3])))
     with pytest.raises(ValueError, match="path must be one of"):
-        rules.ngd(2, path="krylov")
+        rules.ngd(2, path="cholesky")

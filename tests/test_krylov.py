@@ -1,0 +1,81 @@
+"""Matrix-free fractional powers of K against the dense map-space kernel."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dlnsim import Network, Task, curvature, krylov, rules, simulate
+
+
+def _net(kind: str, widths, seed: int) -> Network:
+    rng = np.random.default_rng(seed)
+    if kind == "unbalanced":
+        return Network.random(widths, scale=1 / np.sqrt(max(widths)), seed=seed)
+    m = min(widths)
+    scale = 1e-4 if kind == "saddle" else 1.0  # near-saddle: tiny weights
+    net = Network.aligned(rng.standard_normal((widths[-1], widths[0])),
+                          scale * np.geomspace(1.0, 1e-2, m), widths=widths, seed=seed)
+    if kind == "balanced":
+        return net
+    return Network([w * (1 + 1e-4 * rng.standard_normal(w.shape)) for w in net.weights])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["balanced", "near", "unbalanced", "saddle"]),
+       st.sampled_from([(4, 4, 4, 4, 4), (3, 5, 4), (5, 6, 3), (4, 4)]),
+       st.sampled_from([1.0, 1.5, 2.0, 3.0]), st.sampled_from([0.0, 1e-3]),
+       st.integers(0, 1000))
+def test_krylov_inverse_power_equals_dense(kind, widths, q, damping_rel, seed):
+    net = _net(kind, widths, seed)
+    kernel = curvature.map_kernel(net)
+    damping = damping_rel * np.linalg.eigvalsh(kernel.dense()).max()
+    b = np.random.default_rng(seed + 1).standard_normal(kernel.shape)
+    want = kernel.inverse_power(b, q, damping)
+    got, info = krylov.inverse_power(net, b, q, damping, tol=1e-10, maxiter=5000)
+    # the dense reference itself is only good to ~eps cond(K + eps I), which matters for the
+    # strongly unbalanced draws (cond up to ~1e9 at d = 4)
+    ev = np.linalg.eigvalsh(kernel.dense()) + damping
+    ref_err = 1e-15 * ev.max() / ev.min()
+    assert np.linalg.norm(got - want) <= max(2e-10, ref_err) * np.linalg.norm(want)
+    assert info.matvecs >= info.shifts
+
+
+def test_nearly_balanced_networks_need_few_iterations():
+    net = _net("near", (6, 6, 6, 6, 6), 3)
+    b = np.random.default_rng(0).standard_normal((6, 6))
+    _, info = krylov.inverse_power(net, b, 2.0)
+    assert info.iterations <= 2 * info.shifts
+
+
+def test_krylov_reports_non_convergence_honestly():
+    net = _net("unbalanced", (6, 6, 6, 6, 6), 4)
+    b = np.random.default_rng(0).standard_normal((6, 6))
+    with pytest.raises(krylov.NotConverged, match="CG did not reach"):
+        krylov.inverse_power(net, b, 2.0, maxiter=2)
+
+
+def test_krylov_refuses_a_singular_kernel_without_damping():
+    net = Network.aligned(np.eye(4), [1.0, 0.5], widths=(4, 4, 4))  # rank 2 map
+    net = Network([w + 1e-3 * np.eye(4) * (i == 0) for i, w in enumerate(net.weights)])
+    with pytest.raises(ValueError, match="needs damping > 0 or a full-rank map"):
+        krylov.inverse_power(net, np.ones((4, 4)), 2.0)
+    krylov.inverse_power(net, np.ones((4, 4)), 2.0, damping=1e-2)  # fine with damping
+
+
+@pytest.mark.parametrize("q", [1.0, 2.0])
+def test_krylov_rule_equals_dense_rule(q):
+    net = _net("near", (5, 5, 5, 5), 5)
+    task = Task(target=np.random.default_rng(6).standard_normal((5, 5)))
+    a = np.concatenate([x.ravel() for x in rules.ngd(q, path="krylov").velocity(net, task)])
+    b = np.concatenate([x.ravel() for x in rules.ngd(q, path="dense").velocity(net, task)])
+    assert np.linalg.norm(a - b) <= 1e-9 * np.linalg.norm(b)
+
+
+def test_simulate_reports_a_krylov_failure_as_status_minus_1():
+    net = _net("unbalanced", (5, 5, 5, 5), 7)
+    traj = simulate(net, Task(target=np.eye(5)), rules.ngd(2.0, path="krylov", maxiter=1),
+                    t=[0.0, 1.0], quiet=True)
+    assert traj.status == -1
+    assert "CG did not reach" in traj.message and "t = 0" in traj.message
+    assert len(traj.t) == 1 and np.all(np.isfinite(traj.map))
