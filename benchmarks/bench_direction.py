@@ -15,23 +15,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import numpy as np
+from _timing import best_time  # benchmarks/ is on sys.path when run as a script
 
 from dlnsim import Network, Task, curvature, rules
-
-
-def best_time(fn, repeats: int, budget: float = 5.0):
-    out, best, spent = None, math.inf, 0.0
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        dt = time.perf_counter() - t0
-        best, spent = min(best, dt), spent + dt
-        if spent > budget:
-            break
-    return out, best
 
 
 def dense_direction(net: Network, task: Task, q: float) -> np.ndarray:

@@ -18,20 +18,9 @@ import argparse
 import time
 
 import numpy as np
+from _timing import best_time  # benchmarks/ is on sys.path when run as a script
 
 from dlnsim import Network, Task, curvature, krylov, rules, simulate
-
-
-def best_time(fn, repeats=3, budget=5.0):
-    best, spent, out = np.inf, 0.0, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        dt = time.perf_counter() - t0
-        best, spent = min(best, dt), spent + dt
-        if spent > budget:
-            break
-    return out, best
 
 
 def direction(net: Network, task: Task, q: float, path: str) -> np.ndarray:

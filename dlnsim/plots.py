@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from dlnsim import _validate as V  # noqa: E402
 from dlnsim import curvature, experiments, modes, symbolic  # noqa: E402
+from dlnsim._io import atomic_write  # noqa: E402
 from dlnsim.network import Network  # noqa: E402
 
 RULE_COLORS = {"SGD": "#1b9e77", "NGD": "#d95f02", "sqrt-NGD": "#7570b3", "NGD-d": "#e7298a",
@@ -351,18 +351,9 @@ FIGURES: dict[str, Callable[[], plt.Figure]] = {
 
 def save(fig: plt.Figure, path: str, dpi: int = 100) -> None:
     """Write a figure atomically (temporary file in the same folder, then rename)."""
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    ext = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(suffix=ext, dir=folder)
-    os.close(fd)
+    ext = os.path.splitext(path)[1].lstrip(".")
     try:
-        fig.savefig(tmp, dpi=dpi, format=ext.lstrip("."))
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a figure is for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=ext))
     finally:
         plt.close(fig)
 

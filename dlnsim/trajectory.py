@@ -7,11 +7,11 @@ the same folder, then ``os.replace``).
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
+from dlnsim._io import atomic_write
 from dlnsim.network import Network
 from dlnsim.task import Task
 
@@ -94,17 +94,11 @@ class Trajectory:
             arrays[f"imbalance_{i}"] = c
         if self.test_loss is not None:
             arrays["test_loss"] = self.test_loss
-        folder = os.path.dirname(os.path.abspath(path)) or "."
-        fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as fh:  # a file object: savez would append ".npz" to a name
                 np.savez(fh, **arrays)
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+
+        atomic_write(path, write)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Trajectory:

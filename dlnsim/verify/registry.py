@@ -5,11 +5,11 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+
+from dlnsim._io import atomic_write
 
 
 @dataclass(frozen=True)
@@ -91,15 +91,9 @@ def write_json(results: list[CheckResult], path: str) -> None:
         if not math.isfinite(row["error"]):
             row["error"] = None
         rows.append(row)
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(suffix=".json.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as fh:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as fh:
             json.dump(rows, fh, indent=2)
             fh.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_write(path, write)
