@@ -59,3 +59,73 @@ def test_per_example_shapes_are_checked():
         kfac.PerExample(np.ones((3, 2)), np.ones((4, 2)))
     with pytest.raises(ValueError, match="damping"):
         kfac.damped_tkfac_factors(_batch(), -1.0)
+
+
+# -- K-FAC / TKFAC optimisers from data ---------------------------------------------------------
+from dlnsim import Network, Task, rules  # noqa: E402
+
+
+@pytest.mark.parametrize("trace_restricted", [False, True])
+@pytest.mark.parametrize("widths", [(5, 5, 5, 5), (5, 4, 6, 5), (5, 3)])
+def test_exact_whitened_limit_is_ngd_d(trace_restricted, widths):
+    """Exact GN factors, whitened data, no damping, no averaging: K-FAC = TKFAC = d * NGD-d."""
+    task = Task.teacher_student(n=5, n_out=widths[-1], rank=2, noise=0.1, seed=0)
+    net = Network.random(widths, scale=0.5, seed=1)
+    cfg = kfac.KFACConfig(lr=1.0, damping=0.0, trace_restricted=trace_restricted)
+    delta, _ = kfac.kfac_direction_step(net, task, cfg, None, np.random.default_rng(0))
+    want = rules.ngd(1.0, block_diagonal=True).velocity(net, task)
+    for d, v in zip(delta, want):
+        assert np.abs(d / net.depth - v).max() <= 1e-10 * np.abs(v).max()
+
+
+def test_weight_decay_and_l2_variants_of_algorithm_1():
+    task = Task.teacher_student(n=4, rank=2, noise=0.1, seed=2)
+    net = Network.random((4, 4, 4), scale=0.5, seed=3)
+    rng = np.random.default_rng(0)
+    base, _ = kfac.kfac_direction_step(net, task, kfac.KFACConfig(lr=0.1), None, rng)
+    wd, _ = kfac.kfac_direction_step(net, task, kfac.KFACConfig(lr=0.1, weight_decay=0.5),
+                                     None, rng)
+    l2, _ = kfac.kfac_direction_step(net, task, kfac.KFACConfig(lr=0.1, l2=0.5), None, rng)
+    for b, w, x in zip(base, wd, net.weights):
+        assert np.allclose(w, b - 0.1 * 0.5 * x)  # decay is not preconditioned
+    assert any(np.abs(a - b).max() > 1e-3 for a, b in zip(l2, wd))  # L2 is
+
+
+def test_inverses_refresh_on_their_interval_and_ema_mixes_factors():
+    task = Task.teacher_student(n=4, rank=2, noise=0.1, seed=2)
+    net = Network.random((4, 4, 4), scale=0.5, seed=3)
+    cfg = kfac.KFACConfig(lr=0.05, ema=0.5, inverse_interval=3, curvature="sampled_gn")
+    rng = np.random.default_rng(1)
+    _, s1 = kfac.kfac_direction_step(net, task, cfg, None, rng)
+    _, s2 = kfac.kfac_direction_step(net, task, cfg, s1, rng)
+    assert all(a is b for a, b in zip(s1["inverses"], s2["inverses"]))  # step 1: kept
+    assert not np.allclose(s1["factors"][0][1], s2["factors"][0][1])   # factors still move
+
+
+@pytest.mark.parametrize("curvature", kfac.CURVATURES)
+def test_runs_are_reproducible_and_learn(curvature):
+    task = Task.teacher_student(n=5, rank=2, noise=0.1, seed=0)
+    net = Network.random((5, 5, 5, 5), scale=0.5, seed=1)
+    cfg = kfac.KFACConfig(lr=0.02, damping=1e-3, curvature=curvature)
+    a = kfac.run(net, task, 40, cfg, seed=5, save_every=20)
+    b = kfac.run(net, task, 40, cfg, seed=5, save_every=20)
+    assert a.success and np.array_equal(a.map, b.map)
+    assert a.loss[-1] < 0.5 * a.loss[0]
+    assert a.t.tolist() == [0, 20, 40]
+
+
+def test_a_diverging_run_stops_with_status_1():
+    task = Task.teacher_student(n=5, rank=2, noise=0.1, seed=0)
+    net = Network.random((5, 5, 5, 5), scale=0.5, seed=1)
+    traj = kfac.run(net, task, 100, kfac.KFACConfig(lr=5.0, damping=1e-6), seed=0)
+    assert traj.status == 1 and "diverged" in traj.message
+    assert np.all(np.isfinite(traj.map))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(lr=0), "lr"), (dict(ema=1.0), "ema"), (dict(inverse_interval=0), "inverse_interval"),
+    (dict(curvature="fisher"), "curvature must be one of"), (dict(damping=-1), "damping"),
+])
+def test_config_rejects_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        kfac.KFACConfig(**kwargs)
