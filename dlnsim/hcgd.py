@@ -76,3 +76,33 @@ def step(net: Network, task: Task, val_inputs: np.ndarray, lr: float, inner_lr: 
         v = tuple(vi + inner_lr * c for vi, c in zip(v, g_l2))
         iterates.append(delta)
     return HCGDStep(delta, v, iterates)
+
+
+@dataclass(frozen=True)
+class HCGD:
+    """Algorithm 1 as a stateful optimiser for :func:`dlnsim.integrate.optimize`.
+
+    The state is the momentum buffer; each step draws a fresh validation batch of
+    ``val_batch`` inputs ``x ~ N(0, S)`` (the task's input distribution) from the run's seeded
+    generator, so the L2 penalty is measured on data the gradient did not see.
+    """
+
+    lr: float
+    inner_lr: float
+    lam: float
+    corrections: int = 1
+    momentum: float = 0.0
+    val_batch: int = 64
+
+    @property
+    def name(self) -> str:
+        return f"hcgd(lam={self.lam:g}, n={self.corrections})"
+
+    def init(self, net: Network, task: Task):
+        return None
+
+    def step(self, net: Network, task: Task, state, rng: np.random.Generator):
+        x = task.input_cov_sqrt @ rng.standard_normal((net.widths[0], self.val_batch))
+        s = step(net, task, x, self.lr, self.inner_lr, self.lam, self.corrections,
+                 self.momentum, state)
+        return s.delta, s.velocity

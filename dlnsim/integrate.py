@@ -93,3 +93,47 @@ def simulate(
         method=method if method == "discrete" else f"ode:{solver}", rule=rule.name, lr=lr,
         nfev=res.nfev,
     )
+
+
+def optimize(net: Network, task: Task, optimizer, steps: int, seed: int = 0,
+             save_every: int = 1, max_norm: float = 1e8) -> Trajectory:
+    """Train with a stateful discrete-time optimiser (K-FAC/TKFAC, HCGD, ...).
+
+    ``optimizer`` provides ``name``, ``init(net, task) -> state`` and
+    ``step(net, task, state, rng) -> (increment, state)``. Runs are reproducible bit for bit
+    from ``seed``; a run whose state turns non-finite or exceeds ``max_norm`` stops with status
+    1, one whose step raises an ``ArithmeticError`` (a failed inversion or solve) with -1.
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a dlnsim.Network, got {type(net).__name__}")
+    if not isinstance(task, Task):
+        raise TypeError(f"task must be a dlnsim.Task, got {type(task).__name__}")
+    for name, value in (("steps", steps), ("save_every", save_every)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    max_norm = V.positive(max_norm, "max_norm")
+    rng = np.random.default_rng(seed)
+    state = optimizer.init(net, task)
+    saved, times = [net.weights], [0]
+    status, message = 0, "reached the last save step"
+    for k in range(1, steps + 1):
+        try:
+            delta, state = optimizer.step(net, task, state, rng)
+        except (ArithmeticError, np.linalg.LinAlgError) as exc:
+            status, message = -1, f"the optimiser's step failed at step {k}: {exc}"
+            break
+        new = [w + d for w, d in zip(net.weights, delta)]
+        if not all(np.all(np.isfinite(w)) for w in new):
+            status, message = 1, f"diverged: the state became non-finite at step {k}"
+            break
+        norm = float(np.sqrt(sum(np.sum(w * w) for w in new)))
+        if norm > max_norm:
+            status, message = 1, (f"diverged: state norm {norm:.3g} exceeded max_norm = "
+                                  f"{max_norm:.3g} at step {k}")
+            break
+        net = Network(new)
+        if k % save_every == 0 or k == steps:
+            saved.append(net.weights)
+            times.append(k)
+    return from_weights(np.array(times), saved, task, status, message, method="discrete",
+                        rule=optimizer.name, lr=float(getattr(optimizer, "lr", 1.0)))

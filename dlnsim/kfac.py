@@ -11,10 +11,11 @@ by ``E[Lambda] kron E[Gamma]``; TKFAC (Theorem 4.1, eq 4.9) by ``delta Phi kron 
 
 which keeps the trace of ``F``. Dense blocks here exist for checks at small sizes.
 
-:func:`run` trains a network with either as a discrete-time optimiser from data (exact,
-sampled or empirical curvature, moving averages, an inverse-update interval, damping, and
-weight decay or L2 as in Algorithm 1 of Zhang et al., App. F). In the exact whitened limit both
-step ``d`` times the NGD-d velocity (tests/test_kfac.py).
+:class:`KFAC` with :func:`dlnsim.integrate.optimize` trains a network with either as a
+discrete-time optimiser from data (exact, sampled or empirical curvature, moving averages,
+an inverse-update interval, damping, and weight decay or L2 as in Algorithm 1 of Zhang et al.,
+App. F). In the exact whitened limit both step ``d`` times the NGD-d velocity
+(tests/test_kfac.py).
 """
 
 from __future__ import annotations
@@ -220,38 +221,23 @@ def kfac_direction_step(net, task, config: KFACConfig, state: dict | None,
     return delta, {"step": state["step"] + 1, "factors": factors, "inverses": inverses}
 
 
-def run(net, task, steps: int, config: KFACConfig, seed: int = 0, save_every: int = 1,
-        max_norm: float = 1e8):
-    """Train with K-FAC/TKFAC for ``steps`` discrete steps; returns a Trajectory (steps as t).
+@dataclass(frozen=True)
+class KFAC:
+    """K-FAC/TKFAC as a stateful optimiser for :func:`dlnsim.integrate.optimize`."""
 
-    Reproducible bit for bit from ``seed`` (used by the sampled Gauss-Newton)."""
-    from dlnsim.network import Network
-    from dlnsim.trajectory import from_weights
+    config: KFACConfig
 
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    rng = np.random.default_rng(seed)
-    state, saved, times = None, [net.weights], [0]
-    status, message = 0, "reached the last save step"
-    for k in range(1, steps + 1):
-        try:
-            delta, state = kfac_direction_step(net, task, config, state, rng)
-        except np.linalg.LinAlgError as exc:
-            status, message = -1, f"a damped factor could not be inverted at step {k}: {exc}"
-            break
-        new = [w + d for w, d in zip(net.weights, delta)]
-        if not all(np.all(np.isfinite(w)) for w in new):
-            status, message = 1, f"diverged: the state became non-finite at step {k}"
-            break
-        norm = float(np.sqrt(sum(np.sum(w * w) for w in new)))
-        if norm > max_norm:
-            status, message = 1, (f"diverged: state norm {norm:.3g} exceeded max_norm = "
-                                  f"{max_norm:.3g} at step {k}")
-            break
-        net = Network(new)
-        if k % save_every == 0 or k == steps:
-            saved.append(net.weights)
-            times.append(k)
-    name = ("tkfac" if config.trace_restricted else "kfac") + f"({config.curvature})"
-    return from_weights(np.array(times), saved, task, status, message, method="discrete",
-                        rule=name, lr=config.lr)
+    @property
+    def name(self) -> str:
+        return ("tkfac" if self.config.trace_restricted else "kfac") + \
+            f"({self.config.curvature})"
+
+    @property
+    def lr(self) -> float:
+        return self.config.lr
+
+    def init(self, net, task) -> None:
+        return None
+
+    def step(self, net, task, state, rng):
+        return kfac_direction_step(net, task, self.config, state, rng)

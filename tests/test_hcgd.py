@@ -59,3 +59,16 @@ def test_bad_arguments():
         hcgd.step(net, task, x, 0.1, 0.1, 1.0, corrections=0)
     with pytest.raises(ValueError, match="val_inputs"):
         hcgd.step(net, task, np.ones((4, 5)), 0.1, 0.1, 1.0)
+
+
+def test_hcgd_optimizer_trains_reproducibly():
+    from dlnsim.integrate import optimize
+
+    task = Task.teacher_student(n=4, rank=2, noise=0.1, seed=0)
+    net = Network.random((4, 4, 4), scale=0.5, seed=1)
+    opt = hcgd.HCGD(lr=0.1, inner_lr=0.02, lam=1.0, corrections=2, momentum=0.9, val_batch=16)
+    a = optimize(net, task, opt, 60, seed=7, save_every=30)
+    b = optimize(net, task, opt, 60, seed=7, save_every=30)
+    assert a.success and np.array_equal(a.map, b.map)
+    assert a.loss[-1] < 0.3 * a.loss[0]
+    assert a.rule == "hcgd(lam=1, n=2)"

@@ -63,6 +63,7 @@ def test_per_example_shapes_are_checked():
 
 # -- K-FAC / TKFAC optimisers from data ---------------------------------------------------------
 from dlnsim import Network, Task, rules  # noqa: E402
+from dlnsim.integrate import optimize  # noqa: E402
 
 
 @pytest.mark.parametrize("trace_restricted", [False, True])
@@ -107,8 +108,8 @@ def test_runs_are_reproducible_and_learn(curvature):
     task = Task.teacher_student(n=5, rank=2, noise=0.1, seed=0)
     net = Network.random((5, 5, 5, 5), scale=0.5, seed=1)
     cfg = kfac.KFACConfig(lr=0.02, damping=1e-3, curvature=curvature)
-    a = kfac.run(net, task, 40, cfg, seed=5, save_every=20)
-    b = kfac.run(net, task, 40, cfg, seed=5, save_every=20)
+    a = optimize(net, task, kfac.KFAC(cfg), 40, seed=5, save_every=20)
+    b = optimize(net, task, kfac.KFAC(cfg), 40, seed=5, save_every=20)
     assert a.success and np.array_equal(a.map, b.map)
     assert a.loss[-1] < 0.5 * a.loss[0]
     assert a.t.tolist() == [0, 20, 40]
@@ -117,7 +118,7 @@ def test_runs_are_reproducible_and_learn(curvature):
 def test_a_diverging_run_stops_with_status_1():
     task = Task.teacher_student(n=5, rank=2, noise=0.1, seed=0)
     net = Network.random((5, 5, 5, 5), scale=0.5, seed=1)
-    traj = kfac.run(net, task, 100, kfac.KFACConfig(lr=5.0, damping=1e-6), seed=0)
+    traj = optimize(net, task, kfac.KFAC(kfac.KFACConfig(lr=5.0, damping=1e-6)), 100)
     assert traj.status == 1 and "diverged" in traj.message
     assert np.all(np.isfinite(traj.map))
 
