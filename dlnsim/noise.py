@@ -61,3 +61,18 @@ def run_quadratic(a: np.ndarray, c: np.ndarray, theta0: np.ndarray, alphas: np.n
         theta = theta - alpha * theta @ a + alpha * xi @ c.T
         losses.append(0.5 * np.einsum("ri,ij,rj->r", theta, a, theta))
     return np.array(losses)
+
+
+def stationary_loss(a: np.ndarray, c: np.ndarray, alpha: float) -> float:
+    """Exact stationary ``E[L]`` of eq 2 with a constant step ``alpha``:
+    ``1/2 Tr(A Sigma)`` with ``Sigma = (I - alpha A) Sigma (I - alpha A)^T + alpha^2 C C^T``
+    (a discrete Lyapunov equation; needs ``alpha < 2 / lambda_max``)."""
+    from scipy.linalg import solve_discrete_lyapunov
+
+    a = V.spd(a, "a")
+    alpha = V.positive(alpha, "alpha")
+    if alpha * np.linalg.eigvalsh(a).max() >= 2:
+        raise ValueError("alpha must be below 2 / lambda_max(A) for a stationary state")
+    m = np.eye(a.shape[0]) - alpha * a
+    sigma = solve_discrete_lyapunov(m, alpha**2 * c @ c.T)
+    return 0.5 * float(np.trace(a @ sigma))

@@ -44,3 +44,12 @@ def test_bad_noise_kind_and_shapes():
         noise.noise_matrix("fisher", _a())
     with pytest.raises(ValueError, match="theta0"):
         noise.run_quadratic(_a(), np.eye(3), np.ones(2), np.ones(3))
+
+
+def test_stationary_loss_matches_the_scalar_closed_form():
+    a, c, alpha = 2.0, 0.7, 0.3
+    sigma = alpha**2 * c**2 / (1 - (1 - alpha * a) ** 2)
+    got = noise.stationary_loss(np.array([[a]]), np.array([[c]]), alpha)
+    assert got == pytest.approx(0.5 * a * sigma, rel=1e-12)
+    with pytest.raises(ValueError, match="alpha must be below"):
+        noise.stationary_loss(np.array([[a]]), np.array([[c]]), 1.0)
