@@ -343,9 +343,74 @@ def fig_gn_norm() -> plt.Figure:
     return fig
 
 
+# -- the other curvature rules: covariance noise, K-FAC/TKFAC, HCGD ---------------------------
+def fig_other_rules() -> plt.Figure:
+    """Wen et al. Fig 4 and stationary losses; K-FAC, TKFAC, HCGD and noisy SGD on the
+    teacher-student task."""
+    from dlnsim import hcgd, kfac, noise
+    from dlnsim.integrate import optimize
+    from dlnsim.task import Task
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.3))
+    a = np.array([[1.0, 0.9], [0.9, 1.0]])
+    g = np.linspace(-1.6, 1.6, 201)
+    xx, yy = np.meshgrid(g, g)
+    axes[0].contour(xx, yy, 0.5 * (a[0, 0] * xx**2 + 2 * a[0, 1] * xx * yy + a[1, 1] * yy**2),
+                    levels=8, colors="0.75", linewidths=0.7)
+    colors = {"sqrt_fisher": "tab:red", "sqrt_diag_fisher": "tab:blue"}
+    labels = {"sqrt_fisher": r"$C=\sqrt{A}$ (full Fisher)",
+              "sqrt_diag_fisher": r"$C=\sqrt{{\rm diag}A}$ (diagonal Fisher)"}
+    for kind, color in colors.items():
+        c = noise.noise_matrix(kind, a)
+        rng = np.random.default_rng(0)
+        theta, path = np.array([1.2, -1.0]), []
+        for _ in range(500):
+            theta = theta - 0.1 * a @ theta + 0.1 * c @ rng.standard_normal(2)
+            path.append(theta)
+        path = np.array(path)
+        axes[0].plot(path[::10, 0], path[::10, 1], ".-", color=color, lw=0.7, ms=3,
+                     label=labels[kind])
+        losses = noise.run_quadratic(a, c, np.array([1.2, -1.0]), np.full(600, 0.1), runs=2000,
+                                     seed=1).mean(axis=1)
+        axes[1].plot(losses, color=color, label=labels[kind])
+        axes[1].axhline(noise.stationary_loss(a, c, 0.1), color=color, ls="--", lw=0.8)
+    axes[0].plot(1.2, -1.0, "o", color="k")
+    axes[0].set_xlabel(r"$\theta_1$")
+    axes[0].set_ylabel(r"$\theta_2$")
+    axes[0].set_title(r"(A) eq 2 on $\frac{1}{2}\theta^\top A\theta$, lr 0.1 (Wen Fig 4)")
+    axes[0].legend(fontsize=8, loc="upper right")
+    axes[0].set_aspect("equal")
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel("step $k$")
+    axes[1].set_ylabel(r"$\mathbb{E}[L(\theta_k)]$ (2000 runs)")
+    axes[1].set_title("(B) same Tr$(C^\\top C)$; dashed: exact stationary loss")
+    axes[1].legend(fontsize=8)
+    task = Task.teacher_student(n=6, rank=2, noise=0.1, samples=24, seed=0)
+    net = Network.random((6, 6, 6, 6), scale=0.3, seed=1)
+    runs = {
+        "K-FAC (exact GN)": kfac.KFAC(kfac.KFACConfig(lr=0.02, damping=1e-3)),
+        "TKFAC (exact GN)": kfac.KFAC(kfac.KFACConfig(lr=0.02, damping=1e-3,
+                                                      trace_restricted=True)),
+        "HCGD (lam = 1, 2 corr.)": hcgd.HCGD(lr=0.05, inner_lr=0.02, lam=1.0, corrections=2,
+                                            momentum=0.9, val_batch=24),
+        "minibatch SGD (batch 4)": noise.MinibatchSGD(lr=0.05, batch=4),
+        r"SGD + $\sqrt{\rm diag}$ Fisher noise": noise.CovarianceNoiseSGD(
+            0.05, "sqrt_diag_fisher", 0.05),
+    }
+    for label, opt in runs.items():
+        traj = optimize(net, task, opt, 300, seed=2, save_every=5)
+        axes[2].semilogy(traj.t, traj.loss - task.loss_offset + 1e-16, label=label)
+    axes[2].set_xlabel("step")
+    axes[2].set_ylabel("train loss (above its floor)")
+    axes[2].set_title("(C) teacher-student, d = 3, N = 6")
+    axes[2].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 FIGURES: dict[str, Callable[[], plt.Figure]] = {
     "fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5,
-    "gn_norm": fig_gn_norm,
+    "gn_norm": fig_gn_norm, "other_rules": fig_other_rules,
 }
 
 

@@ -119,3 +119,19 @@ def test_modes_used_by_portraits_match_direct_integration():
     ref = modes.simulate(np.array([[0.3, 0.2]]), [1.0], pp.trajectory.t, q=2.0)
     assert np.array_equal(ref.sigma, pp.trajectory.sigma)
     plt.close(pp.ax.figure)
+
+
+def test_other_rules_figure_marks_the_exact_stationary_losses():
+    from dlnsim import noise
+
+    fig = plots.fig_other_rules()
+    ax_b, ax_c = fig.axes[1], fig.axes[2]
+    a = np.array([[1.0, 0.9], [0.9, 1.0]])
+    levels = sorted(ln.get_ydata()[0] for ln in ax_b.get_lines() if ln.get_linestyle() == "--")
+    want = sorted(noise.stationary_loss(a, noise.noise_matrix(k, a), 0.1)
+                  for k in ("sqrt_fisher", "sqrt_diag_fisher"))
+    assert np.allclose(levels, want)
+    for ln in ax_c.get_lines():  # every optimiser learns the teacher-student task
+        y = ln.get_ydata()
+        assert y[-1] < 0.01 * y[0]
+    plt.close(fig)
