@@ -49,12 +49,12 @@ def main() -> None:
     print(f"{a.modes} modes, depth {a.depth}, {a.steps} discrete steps, float64")
     print(f"{'rule':>14} {'vectorised [mode-steps/s]':>26} {'python loop [mode-steps/s]':>27} "
           f"{'ratio':>7} {'max diff':>9}")
+    n_ref = min(a.modes, 200)  # the Python loop is slow: time it on a slice of the modes
     for q, block, name in [(2.0, False, "sqrt-NGD"), (1.0, False, "NGD"),
                            (1.0, True, "NGD-d"), (2.0, True, "sqrt-NGD-d")]:
         run, t_vec = best_time(lambda q=q, block=block: modes.simulate(
             sigma0, target, np.arange(0, a.steps + 1, a.steps), q=q, block_diagonal=block,
             lr=lr, method="discrete"), repeats=3)
-        n_ref = min(a.modes, 200)  # the loop is slow: time it on a slice
         ref, t_ref = best_time(lambda q=q, block=block: python_loop(
             sigma0[:n_ref], target[:n_ref], q, block, a.steps, lr), repeats=1)
         diff = float(np.abs(run.sigma[-1][:n_ref] - ref).max())
