@@ -204,9 +204,9 @@ def ngd_direction(net: Network, params: Sequence[np.ndarray], input_cov=None, q:
     # Least-squares map-space representative y = K^+ J_R u of u's range part.
     pinv = inverse_power(evals, 1.0, 0.0, rcond)
     coef = pinv * (evecs.T @ (jvp(net, u) @ r).ravel())
-    range_part = vjp(net, (evecs @ coef).reshape(kernel.shape) @ r)
     out = vjp(net, (evecs @ (f * coef)).reshape(kernel.shape) @ r)
     if damping > 0:
+        range_part = vjp(net, (evecs @ coef).reshape(kernel.shape) @ r)
         null_scale = damping ** (-1.0 / q)
         out = tuple(o + null_scale * (ui - ri) for o, ui, ri in zip(out, u, range_part))
     return out

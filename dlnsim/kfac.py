@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dlnsim import _validate as V
+from dlnsim import curvature
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,9 +197,10 @@ def _damped_inverses(a, g, damping, trace_restricted):
 def kfac_direction_step(net, task, config: KFACConfig, state: dict | None,
                         rng: np.random.Generator):
     """One optimiser step: returns the weight increment and the new state."""
-    from dlnsim import curvature as _curv
-
-    x = task.inputs if task.inputs is not None else np.linalg.cholesky(task.input_cov)
+    if task.inputs is not None:
+        x = task.inputs
+    else:  # n_0 columns whose mean outer product is S: sqrt(n_0) chol(S)
+        x = np.sqrt(task.input_cov.shape[0]) * np.linalg.cholesky(task.input_cov)
     stats = layer_statistics(net, x, task.outputs, config.curvature, rng)
     state = {"step": 0, "factors": None, "inverses": None} if state is None else dict(state)
     current = [_current_factors(s, config.trace_restricted) for s in stats]
@@ -213,7 +215,7 @@ def kfac_direction_step(net, task, config: KFACConfig, state: dict | None,
                     for a, g in factors]
     else:
         inverses = state["inverses"]
-    grads = _curv.gradient(net, task.target, task.input_cov)
+    grads = curvature.gradient(net, task.target, task.input_cov)
     delta = []
     for w, gw, (a_inv, g_inv) in zip(net.weights, grads, inverses):
         d = -config.lr * g_inv @ (gw + config.l2 * w) @ a_inv  # vec(G^-1 X A^-1)

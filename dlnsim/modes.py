@@ -33,18 +33,6 @@ def jacobian(sigma: np.ndarray) -> np.ndarray:
     return prefix * suffix
 
 
-def _inverse_power(x: np.ndarray, q: float, damping: float) -> np.ndarray:
-    """``(x + eps)^{-1/q}`` elementwise; at ``eps = 0`` the pseudo-inverse (0 where x = 0)."""
-    if math.isinf(q):
-        return np.ones_like(x)
-    if damping > 0:
-        return (x + damping) ** (-1.0 / q)
-    out = np.zeros_like(x)
-    pos = x > 0
-    out[pos] = x[pos] ** (-1.0 / q)
-    return out
-
-
 def velocity(sigma: np.ndarray, target: np.ndarray, q: float = 2.0, block_diagonal: bool = False,
              damping: float = 0.0, weight_decay: float = 0.0,
              max_speed: float | None = None) -> np.ndarray:
@@ -58,10 +46,11 @@ def velocity(sigma: np.ndarray, target: np.ndarray, q: float = 2.0, block_diagon
     j = jacobian(sigma)
     sd = np.prod(sigma, axis=-1) - target
     if block_diagonal:
-        scale = (1.0 if math.isinf(q) else d ** (-1.0 / q)) * _inverse_power(j * j, q, damping)
-        u = sd[..., None] * j * scale
+        d_scale = 1.0 if math.isinf(q) else d ** (-1.0 / q)
+        u = sd[..., None] * j * d_scale * curvature.inverse_power(j * j, q, damping, rcond=0.0)
     else:
-        u = sd[..., None] * j * _inverse_power(np.sum(j * j, axis=-1), q, damping)[..., None]
+        power = curvature.inverse_power(np.sum(j * j, axis=-1), q, damping, rcond=0.0)
+        u = sd[..., None] * j * power[..., None]
     if max_speed is not None:
         speed = float(np.sqrt(np.sum(u * u)))
         if speed > max_speed:

@@ -13,13 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from dlnsim import _validate as V
+from dlnsim import curvature
 
 NOISE_KINDS = ("none", "isotropic", "sqrt_fisher", "sqrt_diag_fisher")
-
-
-def _sqrt_psd(a: np.ndarray) -> np.ndarray:
-    e, u = np.linalg.eigh(a)
-    return (u * np.sqrt(np.clip(e, 0, None))) @ u.T
 
 
 def noise_matrix(kind: str, a: np.ndarray) -> np.ndarray:
@@ -32,7 +28,7 @@ def noise_matrix(kind: str, a: np.ndarray) -> np.ndarray:
     if kind == "isotropic":
         return np.sqrt(np.trace(a) / d) * np.eye(d)
     if kind == "sqrt_fisher":
-        return _sqrt_psd(a)
+        return curvature._sqrt_psd(a)
     if kind == "sqrt_diag_fisher":
         return np.diag(np.sqrt(np.diag(a)))
     raise ValueError(f"kind must be one of {NOISE_KINDS}, got {kind!r}")
@@ -85,8 +81,6 @@ def fisher_noise(net, input_cov, kind: str, xi: np.ndarray) -> np.ndarray:
     """``C xi`` for the Gauss-Newton (= Fisher) matrix ``G`` of ``net`` without forming it:
     ``G^{1/2} xi = J_R^T K^{+1/2} J_R xi`` in map space, ``diag(G)`` from the Kronecker factors
     (``diag(A_i kron B_i)``), ``tr G = sum_i tr A_i tr B_i`` for the isotropic kind."""
-    from dlnsim import curvature
-
     if kind == "none":
         return np.zeros_like(xi)
     if kind == "sqrt_fisher":
@@ -124,8 +118,6 @@ class CovarianceNoiseSGD:
         return None
 
     def step(self, net, task, state, rng):
-        from dlnsim import curvature
-
         g = curvature.gradient(net, task.target, task.input_cov)
         xi = rng.standard_normal(net.n_params)
         noise_vec = net.unflatten(fisher_noise(net, task.input_cov, self.kind, xi))
@@ -154,8 +146,6 @@ class MinibatchSGD:
         return None
 
     def step(self, net, task, state, rng):
-        from dlnsim import curvature
-
         idx = rng.choice(task.inputs.shape[1], size=self.batch, replace=False)
         x, y = task.inputs[:, idx], task.outputs[:, idx]
         residual = (net.map @ x - y) @ x.T / self.batch  # d/dW of the batch loss

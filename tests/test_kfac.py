@@ -130,3 +130,16 @@ def test_a_diverging_run_stops_with_status_1():
 def test_config_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
         kfac.KFACConfig(**kwargs)
+
+
+def test_exact_limit_without_data_uses_the_input_covariance():
+    """A bare Task (no data): the activations must average to W_{<i} S W_{<i}^T."""
+    rng = np.random.default_rng(4)
+    cov = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.2], [0.0, 0.2, 0.5]])
+    task = Task(target=rng.standard_normal((2, 3)), input_cov=cov)
+    net = Network.random((3, 4, 2), scale=0.7, seed=5)
+    delta, _ = kfac.kfac_direction_step(net, task, kfac.KFACConfig(lr=1.0, damping=0.0), None,
+                                        rng)
+    want = rules.ngd(1.0, block_diagonal=True).velocity(net, task)
+    for d, v in zip(delta, want):
+        assert np.abs(d / net.depth - v).max() <= 1e-10 * np.abs(v).max()
