@@ -10,6 +10,15 @@ every fractional power is computed through the map-space kernel
 an operator on ``n_d x n_0`` matrices (DESIGN.md). The P x P matrix is built only by
 :func:`gauss_newton`, the dense reference.
 
+One copy of the math, any array library
+---------------------------------------
+The ``batched_*`` functions hold the math. They take stacks of arrays with any leading
+(ensemble) dimensions, of any array-API namespace (numpy or torch, CPU or GPU; found with
+``array_api_compat.array_namespace``), and use only broadcasting, ``matmul``, ``reshape`` and
+``linalg.eigh``/``svd``. The :class:`~dlnsim.network.Network`-based functions (``jvp``,
+``ngd_direction``, ``block_ngd_direction``, ...) validate their input and call them on numpy
+arrays; the torch backend (:mod:`dlnsim.backends.torch`) calls them on tensors.
+
 Spectral conventions
 --------------------
 ``q`` in ``[1, inf]``; the preconditioner is ``f(H)`` with ``f(l) = (l + eps)^{-1/q}`` when damped
@@ -30,6 +39,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from array_api_compat import array_namespace
+from array_api_compat import device as _device
 
 from dlnsim import _validate as V
 from dlnsim.network import Network
@@ -60,11 +71,162 @@ def _check_params(net: Network, params: Sequence, name: str) -> Params:
     return tuple(np.asarray(p, dtype=np.float64) for p in params)
 
 
+# -- the math on stacks of arrays (any namespace, any leading dimensions) --------------------
+def _mT(x):
+    return array_namespace(x).matrix_transpose(x)
+
+
+def _eye_like(x, n: int):
+    xp = array_namespace(x)
+    return xp.eye(n, dtype=x.dtype, device=_device(x))
+
+
+def partial_products(weights: Sequence) -> tuple[list, list]:
+    """``(above, below)``: ``W_{>i}`` and ``W_{<i}`` for every layer, on stacks ``(..., n, m)``.
+
+    Empty products are identities (without leading dimensions; matmul broadcasts them).
+    """
+    d = len(weights)
+    below = [_eye_like(weights[0], weights[0].shape[-1])]
+    for i in range(1, d):
+        below.append(weights[i - 1] @ below[-1])
+    above = [_eye_like(weights[-1], weights[-1].shape[-2])]
+    for i in range(d - 2, -1, -1):
+        above.append(above[-1] @ weights[i + 1])
+    return above[::-1], below
+
+
+def batched_jvp(parts: tuple[list, list], tangents: Sequence):
+    """``sum_i W_{>i} dw_i W_{<i}`` on stacks (:func:`jvp`)."""
+    above, below = parts
+    return sum(a @ t @ b for a, b, t in zip(above, below, tangents))
+
+
+def batched_vjp(parts: tuple[list, list], cotangent) -> tuple:
+    """``(W_{>i}^T Y W_{<i}^T)_i`` on stacks (:func:`vjp`)."""
+    above, below = parts
+    return tuple(_mT(a) @ cotangent @ _mT(b) for a, b in zip(above, below))
+
+
+def _dense_kernel(parts: tuple[list, list], r=None):
+    """``K = sum_i L_i kron M_i`` on stacks, row-major ``vec``; ``r = S^{1/2}`` or None (S = I)."""
+    above, below = parts
+    xp = array_namespace(above[0], below[0])
+    out = None
+    for a, b in zip(above, below):
+        left = a @ _mT(a)
+        right = _mT(b) @ b if r is None else r @ _mT(b) @ b @ r
+        kron = left[..., :, None, :, None] * right[..., None, :, None, :]
+        n = left.shape[-1] * right.shape[-1]
+        kron = xp.reshape(kron, kron.shape[:-4] + (n, n))
+        out = kron if out is None else out + kron
+    return 0.5 * (out + _mT(out))
+
+
+def _max_last(x, keepdims: bool = True):
+    xp = array_namespace(x)
+    if x.shape[-1] == 0:
+        return xp.zeros(x.shape[:-1] + ((1,) if keepdims else ()), dtype=x.dtype,
+                        device=_device(x))
+    return xp.max(x, axis=-1, keepdims=keepdims)
+
+
+def _rotate(evecs, coef_fn, y):
+    """``E diag(.) E^T vec(Y)`` reshaped back: ``coef_fn`` maps ``E^T vec(Y)`` to new coefs."""
+    xp = array_namespace(evecs, y)
+    shape = y.shape
+    vec = xp.reshape(y, shape[:-2] + (shape[-2] * shape[-1], 1))
+    coef = coef_fn((_mT(evecs) @ vec)[..., 0])
+    return xp.reshape(evecs @ coef[..., None], coef.shape[:-1] + shape[-2:])
+
+
+def batched_ngd_direction(parts: tuple[list, list], q: float, damping: float = 0.0,
+                          rcond: float = DEFAULT_RCOND, r=None, cotangent=None,
+                          params: Sequence | None = None) -> tuple:
+    """``H^{+1/q} u`` in map space on stacks (:func:`ngd_direction`; Huh 2020, eq 9 generalised).
+
+    Give ``cotangent`` (``u = J_R^T Y``) for the exact form ``J_R^T K^{+1/q} Y``, or ``params``
+    (``u`` itself) for the split into range and null-space parts. ``r = S^{1/2}`` or None.
+    """
+    xp = array_namespace(*parts[0], *parts[1])
+    evals, evecs = xp.linalg.eigh(_dense_kernel(parts, r))
+    f = inverse_power(evals, q, damping, rcond, lam_max=_max_last(evals))
+
+    def back(x):  # J_R^T X = J^T (X R)
+        return batched_vjp(parts, x if r is None else x @ r)
+
+    if cotangent is not None:
+        return back(_rotate(evecs, lambda c: f * c, cotangent))
+    # Least-squares map-space representative y = K^+ J_R u of u's range part.
+    jr_u = batched_jvp(parts, params)
+    jr_u = jr_u if r is None else jr_u @ r
+    pinv = inverse_power(evals, 1.0, 0.0, rcond, lam_max=_max_last(evals))
+    out = back(_rotate(evecs, lambda c: f * pinv * c, jr_u))
+    if damping > 0:
+        range_part = back(_rotate(evecs, lambda c: pinv * c, jr_u))
+        null_scale = damping ** (-1.0 / q)
+        out = tuple(o + null_scale * (ui - ri) for o, ui, ri in zip(out, params, range_part))
+    return out
+
+
+def batched_block_ngd_direction(parts: tuple[list, list], params: Sequence, q: float,
+                                damping: float = 0.0, rcond: float = DEFAULT_RCOND,
+                                cov=None) -> tuple:
+    """Block-diagonal q-NGD-d on stacks: ``d^{-1/q} H_i^{+1/q} u_i`` (Huh 2020, eqs 19-21)."""
+    scale = len(params) ** (-1.0 / q)
+    return tuple(scale * kron_inverse_power(a, b, u, q, damping, rcond)
+                 for (a, b), u in zip(batched_block_factors(parts, cov), params))
+
+
+def batched_block_factors(parts: tuple[list, list], cov=None) -> list[tuple]:
+    """``(A_i, B_i) = (W_{<i} S W_{<i}^T, W_{>i}^T W_{>i})`` on stacks; ``cov`` None is S = I."""
+    above, below = parts
+    return [(b @ _mT(b) if cov is None else b @ cov @ _mT(b), _mT(a) @ a)
+            for a, b in zip(above, below)]
+
+
+def batched_imbalance_ratio(weights: Sequence):
+    """``max_i ||c_i||_F / sum_j ||w_j||_F^2`` per stack member (0 for depth 1)."""
+    xp = array_namespace(*weights)
+    scale = sum(xp.sum(w * w, axis=(-2, -1)) for w in weights)
+    worst = xp.zeros_like(scale)
+    for w0, w1 in zip(weights[:-1], weights[1:]):
+        c = w0 @ _mT(w0) - _mT(w1) @ w1
+        worst = xp.maximum(worst, xp.sqrt(xp.sum(c * c, axis=(-2, -1))))
+    return worst / xp.where(scale > 0, scale, xp.ones_like(scale))
+
+
+def batched_balanced_svd(w, d: int):
+    """``U``, ``V`` and the eigenvalues of ``K`` in that basis, on stacks (:func:`balanced_svd`)."""
+    xp = array_namespace(w)
+    u, s, vt = xp.linalg.svd(w, full_matrices=True)
+    # Singular values at round-off level are exact zeros of a rank-deficient map; left as
+    # ~1e-17 they would turn into ~1e-9 under the small fractional powers s^{2/d}.
+    cut = max(w.shape[-2:]) * float(np.finfo(np.float64).eps) * _max_last(s)
+    s = xp.where(s > cut, s, xp.zeros_like(s))
+
+    def pad(n):
+        extra = xp.zeros(s.shape[:-1] + (n - s.shape[-1],), dtype=s.dtype, device=_device(s))
+        return xp.concat([s, extra], axis=-1)
+
+    return u, _mT(vt), balanced_kernel_eigenvalues(pad(w.shape[-2]), pad(w.shape[-1]), d)
+
+
+def batched_balanced_ngd_direction(parts: tuple[list, list], w, cotangent, q: float,
+                                   damping: float = 0.0, rcond: float = DEFAULT_RCOND) -> tuple:
+    """``J^T K^{+1/q} Y`` for balanced networks with ``S = I`` on stacks
+    (:func:`balanced_ngd_direction`)."""
+    u, v, lam = batched_balanced_svd(w, len(parts[0]))
+    top = _max_last(_max_last(lam, keepdims=False))[..., None]
+    f = inverse_power(lam, q, damping, rcond, lam_max=top)
+    return batched_vjp(parts, u @ (f * (_mT(u) @ cotangent @ v)) @ _mT(v))
+
+
 # -- Jacobian products ------------------------------------------------------------------------
 def jvp(net: Network, tangents: Sequence[np.ndarray]) -> np.ndarray:
     """Jacobian-vector product ``dW = sum_i W_{>i} dw_i W_{<i}`` (shape ``(n_d, n_0)``)."""
     tangents = _check_params(net, tangents, "tangents")
-    return sum(net.above(i) @ t @ net.below(i) for i, t in enumerate(tangents))
+    return batched_jvp(_parts(net), tangents)
 
 
 def vjp(net: Network, cotangent: np.ndarray) -> Params:
@@ -72,7 +234,11 @@ def vjp(net: Network, cotangent: np.ndarray) -> Params:
     y = np.asarray(cotangent, dtype=np.float64)
     if y.shape != net.map.shape:
         raise ValueError(f"cotangent must have the map's shape {net.map.shape}, got {y.shape}")
-    return tuple(net.above(i).T @ y @ net.below(i).T for i in range(net.depth))
+    return batched_vjp(_parts(net), y)
+
+
+def _parts(net: Network) -> tuple[list, list]:
+    return ([net.above(i) for i in range(net.depth)], [net.below(i) for i in range(net.depth)])
 
 
 def gradient(net: Network, target: np.ndarray, input_cov=None) -> Params:
@@ -82,23 +248,27 @@ def gradient(net: Network, target: np.ndarray, input_cov=None) -> Params:
 
 
 # -- spectral functions -----------------------------------------------------------------------
-def inverse_power(evals: np.ndarray, q: float, damping: float = 0.0,
-                  rcond: float = DEFAULT_RCOND, lam_max: float | None = None) -> np.ndarray:
+def inverse_power(evals, q: float, damping: float = 0.0, rcond: float = DEFAULT_RCOND,
+                  lam_max=None):
     """``f(l) = (l + eps)^{-1/q}``, or the pseudo-inverse ``l^{-1/q}`` (0 below the cutoff).
 
-    ``lam_max`` is the largest eigenvalue of the whole operator (default ``max(evals)``); the
-    pseudo-inverse drops ``l <= rcond * lam_max``. ``q = inf`` gives ones (identity).
+    ``lam_max`` is the largest eigenvalue of the whole operator (default ``max(evals)``; an
+    array broadcasting against ``evals`` gives one per stack member); the pseudo-inverse drops
+    ``l <= rcond * lam_max``. ``q = inf`` gives ones (identity). Any array namespace.
     """
+    xp = array_namespace(evals)
     if math.isinf(q):
-        return np.ones_like(evals)
-    lam = np.clip(evals, 0.0, None)  # round-off can make null eigenvalues slightly negative
+        return xp.ones_like(evals)
+    lam = xp.clip(evals, min=0.0)  # round-off can make null eigenvalues slightly negative
     if damping > 0:
         return (lam + damping) ** (-1.0 / q)
-    top = float(lam.max(initial=0.0)) if lam_max is None else lam_max
-    keep = lam > rcond * top
-    out = np.zeros_like(lam)
-    out[keep] = lam[keep] ** (-1.0 / q)
-    return out
+    if rcond == 0 or math.prod(lam.shape) == 0:
+        cut = 0.0
+    else:
+        cut = rcond * (xp.max(lam) if lam_max is None else lam_max)
+    keep = lam > cut
+    safe = xp.where(keep, lam, xp.ones_like(lam))
+    return xp.where(keep, safe ** (-1.0 / q), xp.zeros_like(lam))
 
 
 def _check_spectral(q, damping, rcond) -> tuple[float, float, float]:
@@ -192,24 +362,12 @@ def ngd_direction(net: Network, params: Sequence[np.ndarray], input_cov=None, q:
     if math.isinf(q):
         return u
     r = _sqrt_psd(_cov(net, input_cov))
-    kernel = map_kernel(net, input_cov)
-    evals, evecs = kernel.eigh
-    f = inverse_power(evals, q, damping, rcond)
     if cotangent is not None:
         y = np.asarray(cotangent, dtype=np.float64)
-        if y.shape != kernel.shape:
-            raise ValueError(f"cotangent must have shape {kernel.shape}, got {y.shape}")
-        coef = evecs.T @ y.ravel()
-        return vjp(net, (evecs @ (f * coef)).reshape(kernel.shape) @ r)
-    # Least-squares map-space representative y = K^+ J_R u of u's range part.
-    pinv = inverse_power(evals, 1.0, 0.0, rcond)
-    coef = pinv * (evecs.T @ (jvp(net, u) @ r).ravel())
-    out = vjp(net, (evecs @ (f * coef)).reshape(kernel.shape) @ r)
-    if damping > 0:
-        range_part = vjp(net, (evecs @ coef).reshape(kernel.shape) @ r)
-        null_scale = damping ** (-1.0 / q)
-        out = tuple(o + null_scale * (ui - ri) for o, ui, ri in zip(out, u, range_part))
-    return out
+        if y.shape != net.map.shape:
+            raise ValueError(f"cotangent must have shape {net.map.shape}, got {y.shape}")
+        return batched_ngd_direction(_parts(net), q, damping, rcond, r, cotangent=y)
+    return batched_ngd_direction(_parts(net), q, damping, rcond, r, params=u)
 
 
 # -- the balanced path: K diagonal in the SVD basis of the map -------------------------------
@@ -218,32 +376,25 @@ BALANCE_RTOL = 1e-10
 
 def is_balanced(net: Network, rtol: float = BALANCE_RTOL) -> bool:
     """Whether every ``||c_i||_F <= rtol * sum_j ||w_j||_F^2`` (all layers balanced)."""
-    scale = net.squared_norm()
-    return all(float(np.linalg.norm(c)) <= rtol * scale for c in net.imbalance())
+    return bool(batched_imbalance_ratio(net.weights) <= rtol)
 
 
-def balanced_kernel_eigenvalues(s_out: np.ndarray, s_in: np.ndarray, d: int) -> np.ndarray:
+def balanced_kernel_eigenvalues(s_out, s_in, d: int):
     """Eigenvalues of ``K`` for a balanced network with ``S = I``, on ``u_a v_b^T``.
 
     With ``W = U diag(s) V^T``, balance gives ``W_{>i} W_{>i}^T = (W W^T)^{(d-1-i)/d}`` and
     ``W_{<i}^T W_{<i} = (W^T W)^{i/d}`` (0-based ``i``), so
     ``lambda_ab = sum_{i=0}^{d-1} s_a^{2(d-1-i)/d} s_b^{2i/d}`` with ``0^0 = 1``; ``s_out`` and
-    ``s_in`` are the singular values padded with zeros to ``n_d`` and ``n_0``.
+    ``s_in`` are the singular values padded with zeros to ``n_d`` and ``n_0`` (any leading
+    dimensions).
     """
-    return sum(s_out[:, None] ** (2.0 * (d - 1 - i) / d) * s_in[None, :] ** (2.0 * i / d)
-               for i in range(d))
+    return sum(s_out[..., :, None] ** (2.0 * (d - 1 - i) / d)
+               * s_in[..., None, :] ** (2.0 * i / d) for i in range(d))
 
 
 def balanced_svd(w: np.ndarray, d: int):
     """``U`` (n_d x n_d), ``V`` (n_0 x n_0) and the eigenvalues of ``K`` in that basis."""
-    u, s, vt = np.linalg.svd(w, full_matrices=True)
-    # Singular values at round-off level are exact zeros of a rank-deficient map; left as
-    # ~1e-17 they would turn into ~1e-9 under the small fractional powers s^{2/d}.
-    s = np.where(s > max(w.shape) * np.finfo(float).eps * s.max(initial=0.0), s, 0.0)
-    s_out = np.zeros(w.shape[0])
-    s_in = np.zeros(w.shape[1])
-    s_out[:s.size], s_in[:s.size] = s, s
-    return u, vt.T, balanced_kernel_eigenvalues(s_out, s_in, d)
+    return batched_balanced_svd(np.asarray(w, dtype=np.float64), d)
 
 
 def balanced_ngd_direction(net: Network, cotangent: np.ndarray, q: float = 1.0,
@@ -259,9 +410,7 @@ def balanced_ngd_direction(net: Network, cotangent: np.ndarray, q: float = 1.0,
         raise ValueError(f"cotangent must have the map's shape {net.map.shape}, got {y.shape}")
     if math.isinf(q):
         return vjp(net, y)
-    u, v, lam = balanced_svd(net.map, net.depth)
-    f = inverse_power(lam, q, damping, rcond)
-    return vjp(net, u @ (f * (u.T @ y @ v)) @ v.T)
+    return batched_balanced_ngd_direction(_parts(net), net.map, y, q, damping, rcond)
 
 
 # -- exact diagonal blocks --------------------------------------------------------------------
@@ -271,28 +420,28 @@ def block_factors(net: Network, input_cov=None) -> list[tuple[np.ndarray, np.nda
     ``A_i = W_{<i} S W_{<i}^T`` (``n_i x n_i``) and ``B_i = W_{>i}^T W_{>i}``
     (``n_{i+1} x n_{i+1}``), so that ``H_i vec(dw_i) = vec(B_i dw_i A_i)`` (column-major vec).
     """
-    cov = _cov(net, input_cov)
-    return [(net.below(i) @ cov @ net.below(i).T, net.above(i).T @ net.above(i))
-            for i in range(net.depth)]
+    return batched_block_factors(_parts(net), _cov(net, input_cov))
 
 
-def kron_inverse_power(a: np.ndarray, b: np.ndarray, g: np.ndarray, q: float,
-                       damping: float = 0.0, rcond: float = DEFAULT_RCOND) -> np.ndarray:
+def kron_inverse_power(a, b, g, q: float, damping: float = 0.0, rcond: float = DEFAULT_RCOND):
     """``(A kron B)^{+1/q} vec(G)`` or ``(A kron B + eps I)^{-1/q} vec(G)``, exactly, O(n^3).
 
     Rotates ``G`` into the joint eigenbasis of the factors, scales entry ``(l, k)`` by
     ``f(b_l a_k)`` and rotates back. For ``eps = 0`` this equals ``B^{+1/q} G A^{+1/q}`` up to the
-    cutoff, which applies to the products ``b_l a_k`` relative to ``max(b) max(a)``.
+    cutoff, which applies to the products ``b_l a_k`` relative to ``max(b) max(a)``. Any array
+    namespace and leading (stack) dimensions.
     """
     q, damping, rcond = _check_spectral(q, damping, rcond)
+    xp = array_namespace(a, b, g)
     if math.isinf(q):
-        return np.array(g, dtype=np.float64)
-    ea, ua = np.linalg.eigh(0.5 * (a + a.T))
-    eb, ub = np.linalg.eigh(0.5 * (b + b.T))
-    ea, eb = np.clip(ea, 0, None), np.clip(eb, 0, None)
-    prod = eb[:, None] * ea[None, :]
-    scale = inverse_power(prod, q, damping, rcond, lam_max=float(eb.max() * ea.max()))
-    return ub @ (scale * (ub.T @ g @ ua)) @ ua.T
+        return g + xp.zeros_like(g)
+    ea, ua = xp.linalg.eigh(0.5 * (a + _mT(a)))
+    eb, ub = xp.linalg.eigh(0.5 * (b + _mT(b)))
+    ea, eb = xp.clip(ea, min=0.0), xp.clip(eb, min=0.0)
+    prod = eb[..., :, None] * ea[..., None, :]
+    top = (_max_last(eb) * _max_last(ea))[..., None]
+    scale = inverse_power(prod, q, damping, rcond, lam_max=top)
+    return ub @ (scale * (_mT(ub) @ g @ ua)) @ _mT(ua)
 
 
 def block_ngd_direction(net: Network, params: Sequence[np.ndarray], input_cov=None,
@@ -303,9 +452,8 @@ def block_ngd_direction(net: Network, params: Sequence[np.ndarray], input_cov=No
     u = _check_params(net, params, "params")
     if math.isinf(q):
         return u
-    scale = net.depth ** (-1.0 / q)
-    return tuple(scale * kron_inverse_power(a, b, ui, q, damping, rcond)
-                 for (a, b), ui in zip(block_factors(net, input_cov), u))
+    return batched_block_ngd_direction(_parts(net), u, q, damping, rcond,
+                                       _cov(net, input_cov))
 
 
 # -- dense references and norms ---------------------------------------------------------------
