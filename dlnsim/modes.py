@@ -18,44 +18,68 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from array_api_compat import array_namespace, is_numpy_namespace
 
 from dlnsim import _ode, curvature
 from dlnsim import _validate as V
 
 
 # -- the singular-mode vector field -----------------------------------------------------------
-def jacobian(sigma: np.ndarray) -> np.ndarray:
-    """``j_i = prod_{k != i} sigma_k`` per mode, as prefix times suffix products."""
-    sigma = np.asarray(sigma, dtype=float)
-    ones = np.ones(sigma.shape[:-1] + (1,))
-    prefix = np.cumprod(np.concatenate([ones, sigma[..., :-1]], axis=-1), axis=-1)
-    suffix = np.cumprod(np.concatenate([ones, sigma[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
-    return prefix * suffix
+def jacobian(sigma):
+    """``j_i = prod_{k != i} sigma_k`` per mode, as prefix times suffix products.
 
-
-def velocity(sigma: np.ndarray, target: np.ndarray, q: float = 2.0, block_diagonal: bool = False,
-             damping: float = 0.0, weight_decay: float = 0.0,
-             max_speed: float | None = None) -> np.ndarray:
-    """``dsigma/dt`` at unit learning rate, vectorized over ``(modes, d)``.
-
-    ``max_speed`` clips the preconditioned update's total norm (over all modes and layers)
-    before weight decay, as :func:`dlnsim.rules.clip` does in a chain ``ngd -> clip -> decay``.
+    Any array namespace and leading dimensions (numpy lists are converted to float64).
     """
-    sigma = np.asarray(sigma, dtype=float)
+    sigma = _as_array(sigma)
+    xp = array_namespace(sigma)
+    d = sigma.shape[-1]
+    prefix = [xp.ones_like(sigma[..., 0])]
+    for i in range(d - 1):
+        prefix.append(prefix[-1] * sigma[..., i])
+    suffix = [xp.ones_like(sigma[..., 0])]
+    for i in range(d - 1, 0, -1):
+        suffix.append(suffix[-1] * sigma[..., i])
+    return xp.stack([p * s for p, s in zip(prefix, suffix[::-1])], axis=-1)
+
+
+def velocity(sigma, target, q: float = 2.0, block_diagonal: bool = False,
+             damping: float = 0.0, weight_decay: float = 0.0,
+             max_speed: float | None = None):
+    """``dsigma/dt`` at unit learning rate, vectorized over ``(..., modes, d)``.
+
+    ``max_speed`` clips the preconditioned update's total norm (over all modes and layers of
+    each leading index, i.e. per ensemble member) before weight decay, as
+    :func:`dlnsim.rules.clip` does in a chain ``ngd -> clip -> decay``. Any array namespace
+    (numpy or torch); ``target`` broadcasts against ``sigma[..., 0]``.
+    """
+    sigma = _as_array(sigma)
+    xp = array_namespace(sigma)
     d = sigma.shape[-1]
     j = jacobian(sigma)
-    sd = np.prod(sigma, axis=-1) - target
+    sd = xp.prod(sigma, axis=-1) - target
     if block_diagonal:
         d_scale = 1.0 if math.isinf(q) else d ** (-1.0 / q)
         u = sd[..., None] * j * d_scale * curvature.inverse_power(j * j, q, damping, rcond=0.0)
     else:
-        power = curvature.inverse_power(np.sum(j * j, axis=-1), q, damping, rcond=0.0)
+        power = curvature.inverse_power(xp.sum(j * j, axis=-1), q, damping, rcond=0.0)
         u = sd[..., None] * j * power[..., None]
     if max_speed is not None:
-        speed = float(np.sqrt(np.sum(u * u)))
-        if speed > max_speed:
-            u = u * (max_speed / speed)
+        axes = (-2, -1) if u.ndim >= 2 else (-1,)
+        speed = xp.sqrt(xp.sum(u * u, axis=axes, keepdims=True))
+        u = u * xp.where(speed > max_speed,
+                         max_speed / xp.where(speed > 0, speed, xp.ones_like(speed)),
+                         xp.ones_like(speed))
     return -(u + weight_decay * sigma)
+
+
+def _as_array(x):
+    """Tensors pass through; anything else becomes a float64 numpy array."""
+    try:
+        if not is_numpy_namespace(array_namespace(x)):
+            return x
+    except TypeError:
+        pass
+    return np.asarray(x, dtype=float)
 
 
 @dataclass(frozen=True, eq=False)

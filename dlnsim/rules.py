@@ -10,15 +10,22 @@ the result, ``dw/dt = -lr * (T_k o ... o T_1)(g)``. So
 Each transform passes on a :class:`Direction`: the per-layer arrays and, while it is known, a
 map-space cotangent ``Y`` with ``params = J_R^T Y``. The gradient carries ``Y = Delta R``, which
 lets the full q-NGD preconditioner use the exact map-space formula ``J_R^T K^{+1/q} Y``.
+
+Transforms act on a :class:`Stack`: ``B`` networks with their tasks as arrays of one array-API
+namespace (numpy, or torch on CPU/GPU). The math of each rule is written once, there;
+:meth:`Rule.velocity` runs it on one numpy network, :mod:`dlnsim.backends.torch` on ensembles.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace, is_numpy_namespace
 
 from dlnsim import _validate as V
 from dlnsim import curvature, krylov
@@ -27,19 +34,75 @@ from dlnsim.task import Task
 
 
 @dataclass(frozen=True, eq=False)
-class Direction:
-    """An update direction: per-layer arrays and, optionally, ``Y`` with ``params = J_R^T Y``."""
+class Stack:
+    """``B`` networks and their tasks as stacked arrays of one namespace (numpy or torch).
 
-    params: tuple[np.ndarray, ...]
-    cotangent: np.ndarray | None = None
+    The vector field of a rule is written once, on stacks: the numpy front end
+    (:meth:`Rule.velocity`) calls it with ``B = 1``, the torch backend with whole ensembles.
+
+    Attributes
+    ----------
+    weights
+        One array per layer, shape ``(B, n_{i+1}, n_i)``.
+    target
+        ``W*``, shape ``(B, n_d, n_0)`` or ``(1, n_d, n_0)`` (shared).
+    input_cov, input_cov_sqrt
+        ``S`` and ``S^{1/2}``, shape ``(B or 1, n_0, n_0)``; both None for whitened inputs.
+    """
+
+    weights: tuple
+    target: Any
+    input_cov: Any = None
+    input_cov_sqrt: Any = None
+
+    @classmethod
+    def from_network(cls, net: Network, task: Task) -> Stack:
+        """A stack of one (numpy)."""
+        if task.is_whitened:
+            return cls(tuple(w[None] for w in net.weights), task.target[None])
+        return cls(tuple(w[None] for w in net.weights), task.target[None],
+                   task.input_cov[None], task.input_cov_sqrt[None])
+
+    def with_weights(self, weights: Sequence) -> Stack:
+        """The same tasks with other weights (e.g. the ODE state)."""
+        return replace(self, weights=tuple(weights))
+
+    @property
+    def xp(self):
+        return array_namespace(*self.weights)
+
+    @property
+    def is_whitened(self) -> bool:
+        return self.input_cov is None
+
+    @cached_property
+    def parts(self) -> tuple[list, list]:
+        """``W_{>i}`` and ``W_{<i}`` for every layer (:func:`curvature.partial_products`)."""
+        return curvature.partial_products(self.weights)
+
+    @cached_property
+    def map(self):
+        return self.weights[-1] @ self.parts[1][-1]
+
+    def member(self, b: int) -> Network:
+        """Member ``b`` as a numpy :class:`Network`."""
+        return Network([np.asarray(w[b]) for w in self.weights])
+
+
+@dataclass(frozen=True, eq=False)
+class Direction:
+    """An update direction: per-layer stacks and, optionally, ``Y`` with ``params = J_R^T Y``."""
+
+    params: tuple
+    cotangent: Any = None
 
 
 @dataclass(frozen=True)
 class Transform:
-    """One step of a rule: ``apply(direction, net, task) -> direction``."""
+    """One step of a rule: ``apply(direction, stack) -> direction``, on stacks of any namespace."""
 
     name: str
-    apply: Callable[[Direction, Network, Task], Direction]
+    apply: Callable[[Direction, Stack], Direction]
 
 
 @dataclass(frozen=True)
@@ -53,7 +116,7 @@ class Rule:
         return " -> ".join(t.name for t in self.transforms) or "gd"
 
     def direction(self, net: Network, task: Task) -> Direction:
-        """The transformed gradient (the velocity is its negative)."""
+        """The transformed gradient (the velocity is its negative), as numpy arrays."""
         if not isinstance(net, Network):
             raise TypeError(f"net must be a dlnsim.Network, got {type(net).__name__}")
         if not isinstance(task, Task):
@@ -63,15 +126,29 @@ class Rule:
                 f"task's target has shape {task.target.shape} but the network's map has shape "
                 f"{net.map.shape}"
             )
-        delta = task.residual(net.map)
-        d = Direction(curvature.vjp(net, delta @ task.input_cov), delta @ task.input_cov_sqrt)
+        d = self.stack_direction(Stack.from_network(net, task))
+        return Direction(tuple(p[0] for p in d.params),
+                         None if d.cotangent is None else d.cotangent[0])
+
+    def stack_direction(self, stack: Stack) -> Direction:
+        """The transformed gradient on a stack (any namespace, any ensemble size)."""
+        delta = stack.map - stack.target
+        if stack.is_whitened:
+            d = Direction(curvature.batched_vjp(stack.parts, delta), delta)
+        else:
+            d = Direction(curvature.batched_vjp(stack.parts, delta @ stack.input_cov),
+                          delta @ stack.input_cov_sqrt)
         for t in self.transforms:
-            d = t.apply(d, net, task)
+            d = t.apply(d, stack)
         return d
 
     def velocity(self, net: Network, task: Task) -> tuple[np.ndarray, ...]:
         """``dw/dt`` at unit learning rate: minus the transformed gradient, one array a layer."""
         return tuple(-p for p in self.direction(net, task).params)
+
+    def stack_velocity(self, stack: Stack) -> tuple:
+        """``dw/dt`` at unit learning rate for every member of a stack."""
+        return tuple(-p for p in self.stack_direction(stack).params)
 
     def __str__(self) -> str:
         return self.name
@@ -117,7 +194,8 @@ def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = curvature.DEFAULT_R
         ``tol``; whitened inputs, gradient input, damping or a full-rank map); ``"auto"`` takes
         the balanced path whenever it is exact (``c_i`` within
         :data:`curvature.BALANCE_RTOL` of zero, ``S = I``, gradient input), dense up to
-        ``n_d n_0 = DENSE_MAX``, Krylov above (dense where Krylov cannot apply).
+        ``n_d n_0 = DENSE_MAX``, Krylov above (dense where Krylov cannot apply). Krylov runs
+        on numpy only; on torch stacks ``"auto"`` stays dense above ``DENSE_MAX``.
     tol, maxiter
         Relative accuracy of the Krylov path and its CG iteration cap per shifted solve; a
         miss raises :class:`dlnsim.krylov.NotConverged` (``simulate`` stops with status -1).
@@ -139,45 +217,63 @@ def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = curvature.DEFAULT_R
     label = ("ngd-d" if block_diagonal else "ngd") + f"(q={q:g}" + (
         f", damping={damping:g})" if damping else ")")
 
-    def apply(d: Direction, net: Network, task: Task) -> Direction:
+    def apply(d: Direction, s: Stack) -> Direction:
         if block_diagonal:
-            return Direction(curvature.block_ngd_direction(
-                net, d.params, task.input_cov, q, damping, rcond))
-        applies = d.cotangent is not None and task.is_whitened
+            return Direction(curvature.batched_block_ngd_direction(
+                s.parts, d.params, q, damping, rcond, s.input_cov))
+        applies = d.cotangent is not None and s.is_whitened
         if path in ("balanced", "krylov") and not applies:
             raise ValueError(f"path={path!r} needs whitened inputs (S = I) and the plain "
                              "gradient (no transform before ngd)")
+        on_numpy = is_numpy_namespace(s.xp)
+        if path == "krylov" and not on_numpy:
+            raise ValueError("path='krylov' runs on numpy arrays only; use 'dense' or "
+                             "'balanced' with the torch backend")
         chosen = path
         if path == "auto":
-            if applies and curvature.is_balanced(net):
+            if applies and bool(s.xp.all(
+                    curvature.batched_imbalance_ratio(s.weights) <= curvature.BALANCE_RTOL)):
                 chosen = "balanced"
-            elif applies and net.map.size > DENSE_MAX:
+            elif applies and on_numpy and math.prod(s.target.shape[-2:]) > DENSE_MAX:
                 chosen = "krylov"
             else:
                 chosen = "dense"
         if chosen == "balanced":
-            return Direction(curvature.balanced_ngd_direction(net, d.cotangent, q, damping,
-                                                              rcond))
+            return Direction(curvature.batched_balanced_ngd_direction(
+                s.parts, s.map, d.cotangent, q, damping, rcond))
         if chosen == "krylov":
             try:
-                y, _ = krylov.inverse_power(net, d.cotangent, q, damping, tol, maxiter, rcond)
-                return Direction(curvature.vjp(net, y))
+                return Direction(_krylov_direction(s, d.cotangent, q, damping, rcond, tol,
+                                                   maxiter))
             except ValueError:
                 if path == "krylov":
                     raise
-        return Direction(curvature.ngd_direction(
-            net, d.params, task.input_cov, q, damping, rcond, cotangent=d.cotangent))
+        if d.cotangent is not None:
+            return Direction(curvature.batched_ngd_direction(
+                s.parts, q, damping, rcond, s.input_cov_sqrt, cotangent=d.cotangent))
+        return Direction(curvature.batched_ngd_direction(
+            s.parts, q, damping, rcond, s.input_cov_sqrt, params=d.params))
 
     return Rule((Transform(label, apply),))
+
+
+def _krylov_direction(s: Stack, cotangent, q, damping, rcond, tol, maxiter) -> tuple:
+    """The Krylov path member by member (numpy stacks only)."""
+    out = []
+    for b in range(cotangent.shape[0]):
+        net = s.member(b)
+        y, _ = krylov.inverse_power(net, cotangent[b], q, damping, tol, maxiter, rcond)
+        out.append(curvature.vjp(net, y))
+    return tuple(np.stack([o[i] for o in out]) for i in range(len(s.weights)))
 
 
 def _add_weights(lam, name: str) -> Rule:
     lam = V.nonnegative(lam, name)
 
-    def apply(d: Direction, net: Network, task: Task) -> Direction:
+    def apply(d: Direction, s: Stack) -> Direction:
         if lam == 0:
             return d
-        return Direction(tuple(p + lam * w for p, w in zip(d.params, net.weights)))
+        return Direction(tuple(p + lam * w for p, w in zip(d.params, s.weights)))
 
     return Rule((Transform(f"{name}({lam:g})", apply),))
 
@@ -207,12 +303,12 @@ def clip(max_speed: float) -> Rule:
     """
     c = V.positive(max_speed, "max_speed")
 
-    def apply(d: Direction, net: Network, task: Task) -> Direction:
-        speed = math.sqrt(sum(float(np.vdot(p, p)) for p in d.params))
-        if speed <= c:
-            return d
-        s = c / speed
-        y = None if d.cotangent is None else s * d.cotangent
-        return replace(d, params=tuple(s * p for p in d.params), cotangent=y)
+    def apply(d: Direction, s: Stack) -> Direction:
+        xp = s.xp
+        speed = xp.sqrt(sum(xp.sum(p * p, axis=(-2, -1)) for p in d.params))  # per member
+        scale = xp.where(speed > c, c / xp.where(speed > c, speed, xp.ones_like(speed)),
+                         xp.ones_like(speed))[:, None, None]
+        y = None if d.cotangent is None else scale * d.cotangent
+        return replace(d, params=tuple(scale * p for p in d.params), cotangent=y)
 
     return Rule((Transform(f"clip({c:g})", apply),))
