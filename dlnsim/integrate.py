@@ -1,15 +1,24 @@
-"""``simulate``: full-matrix learning dynamics of a network under a rule."""
+"""``simulate`` and ``simulate_ensemble``: full-matrix learning dynamics under a rule.
+
+``simulate`` runs one network with scipy's solvers (numpy) or dlnsim's batched ones (either
+backend); ``simulate_ensemble`` runs many at once on numpy or torch (CPU/GPU), batched over a
+leading ensemble dimension. Both evaluate the same vector field, :meth:`Rule.stack_velocity`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from dlnsim import _ode
+from dlnsim import _batched_ode, _ode, backends
 from dlnsim import _validate as V
 from dlnsim.network import Network, unflatten
-from dlnsim.rules import Rule
+from dlnsim.rules import Rule, Stack
 from dlnsim.task import Task
-from dlnsim.trajectory import Trajectory, from_weights
+from dlnsim.trajectory import Ensemble, Trajectory, from_weights
+
+BATCHED_SOLVERS = ("dopri5", "rk4")
 
 
 def simulate(
@@ -19,13 +28,16 @@ def simulate(
     t,
     lr: float = 1.0,
     method: str = "ode",
-    solver: str = "DOP853",
+    solver: str | None = None,
     rtol: float = 1e-10,
     atol: float = 1e-12,
     max_norm: float = 1e8,
     max_steps: int = 1_000_000,
     min_step: float = 1e-6,
     quiet: bool = False,
+    backend: str = "numpy",
+    device: str | None = None,
+    dt: float | None = None,
 ) -> Trajectory:
     """Integrate ``dw/dt = lr * rule.velocity(w)`` (``method="ode"``) or iterate
     ``w <- w + lr * rule.velocity(w)`` (``method="discrete"``).
@@ -40,8 +52,10 @@ def simulate(
     lr
         Learning rate ``eta > 0``.
     solver, rtol, atol
-        A ``scipy.integrate`` one-step method (``"DOP853"``, ``"RK45"``, ``"Radau"``, ...) and its
-        tolerances (ODE runs only). The defaults keep the global error near 1e-10 relative.
+        ODE runs only. A ``scipy.integrate`` one-step method (``"DOP853"``, the numpy default,
+        ``"RK45"``, ``"Radau"``, ...; numpy backend), or dlnsim's batched ``"dopri5"``
+        (Dormand-Prince 5(4), the torch default) or fixed-step ``"rk4"`` (needs ``dt``), which
+        run on either backend. The default tolerances keep the global error near 1e-10 relative.
     max_norm
         The run stops with status 1 ("diverged") when ``||w||`` exceeds this.
     max_steps
@@ -51,6 +65,10 @@ def simulate(
         than ``min_step * (t[-1] - t[0])`` (a singular or discontinuous vector field).
     quiet
         Hide the progress bar.
+    backend, device
+        ``"numpy"`` or ``"torch"`` (float64 tensors on ``device``: ``"cpu"``, ``"cuda"``).
+    dt
+        Step size of ``solver="rk4"``.
 
     Returns
     -------
@@ -58,19 +76,18 @@ def simulate(
         With ``status``/``message`` like ``solve_ivp``; a diverged run keeps its good prefix and
         never returns NaNs.
     """
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a dlnsim.Network, got {type(net).__name__}")
-    if not isinstance(task, Task):
-        raise TypeError(f"task must be a dlnsim.Task, got {type(task).__name__}")
-    if not isinstance(rule, Rule):
-        raise TypeError(f"rule must be a dlnsim.rules.Rule, got {type(rule).__name__}")
-    if net.map.shape != task.target.shape:
-        raise ValueError(f"task's target has shape {task.target.shape} but the network's map "
-                         f"has shape {net.map.shape}")
+    _check_run(net, task, rule)
     lr = V.positive(lr, "lr")
     max_norm = V.positive(max_norm, "max_norm")
     if method not in ("ode", "discrete"):
         raise ValueError(f"method must be 'ode' or 'discrete', got {method!r}")
+    be = backends.get(backend, device)
+    if solver is None:
+        solver = "DOP853" if be.name == "numpy" else "dopri5"
+    if be.name != "numpy" or (method == "ode" and solver in BATCHED_SOLVERS):
+        ens = simulate_ensemble([net], task, rule, t, lr, method, solver, rtol, atol, max_norm,
+                                max_steps, min_step, quiet, backend, device, dt)
+        return ens.member(0)
     widths = net.widths
 
     def velocity(theta: np.ndarray) -> np.ndarray:
@@ -79,11 +96,9 @@ def simulate(
 
     if method == "ode":
         rtol, atol = _ode.check_solver_options(solver, rtol, atol)
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-            raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
         grid = V.time_grid(t)
         res = _ode.ode(lambda _t, y: velocity(y), net.flat(), grid, solver, rtol, atol,
-                       max_norm, max_steps, quiet, desc=rule.name,
+                       max_norm, _max_steps(max_steps), quiet, desc=rule.name,
                        min_step=V.positive(min_step, "min_step"))
     else:
         grid = _ode.step_grid(t)
@@ -93,6 +108,198 @@ def simulate(
         method=method if method == "discrete" else f"ode:{solver}", rule=rule.name, lr=lr,
         nfev=res.nfev,
     )
+
+
+def simulate_ensemble(
+    nets: Sequence[Network],
+    task: Task | Sequence[Task],
+    rule: Rule | Sequence[Rule],
+    t,
+    lr=1.0,
+    method: str = "ode",
+    solver: str = "dopri5",
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    max_norm: float = 1e8,
+    max_steps: int = 1_000_000,
+    min_step: float = 1e-6,
+    quiet: bool = False,
+    backend: str = "numpy",
+    device: str | None = None,
+    dt: float | None = None,
+) -> Ensemble:
+    """Run ``B`` networks at once, batched over a leading ensemble dimension.
+
+    Every member follows exactly the run it would have alone: the ODE solvers keep a step
+    size, an error norm and a status per member, and a member that diverges stops without
+    stopping the others.
+
+    Parameters
+    ----------
+    nets
+        ``B`` networks of equal widths (e.g. many seeds).
+    task
+        One task for all, or one per member (equal shapes).
+    rule
+        One rule for all, or one per member (e.g. several ``q``); members that share a rule
+        object are integrated together.
+    lr
+        One learning rate, or one per member.
+    solver
+        ``"dopri5"`` (adaptive, ``rtol``/``atol``) or ``"rk4"`` (fixed step ``dt``); ignored
+        for ``method="discrete"``.
+    backend, device
+        ``"numpy"`` (arrays on the host) or ``"torch"`` (float64 tensors on ``device``).
+    Other arguments are as in :func:`simulate`.
+    """
+    if isinstance(nets, Network) or isinstance(nets, (str, bytes)) \
+            or not isinstance(nets, Sequence):
+        raise TypeError("nets must be a sequence of dlnsim.Network")
+    if len(nets) == 0:
+        raise ValueError("nets must hold at least one network")
+    b = len(nets)
+    tasks = _per_member(task, b, Task, "task")
+    rules_ = _per_member(rule, b, Rule, "rule")
+    for i, (n, tk, r) in enumerate(zip(nets, tasks, rules_)):
+        _check_run(n, tk, r, f"[{i}]")
+        if n.widths != nets[0].widths:
+            raise ValueError(f"nets[{i}] has widths {n.widths}, nets[0] has {nets[0].widths}; "
+                             "an ensemble needs equal widths")
+    lrs = np.broadcast_to(np.asarray(lr, dtype=float), (b,)) if np.ndim(lr) == 0 \
+        else np.asarray(lr, dtype=float)
+    if lrs.shape != (b,):
+        raise ValueError(f"lr must be a number or hold one value per network ({b}), got shape "
+                         f"{lrs.shape}")
+    for x in lrs:
+        V.positive(float(x), "lr")
+    max_norm = V.positive(max_norm, "max_norm")
+    be = backends.get(backend, device)
+    if method == "ode":
+        if solver not in BATCHED_SOLVERS:
+            raise ValueError(f"solver must be one of {BATCHED_SOLVERS} for an ensemble or the "
+                             f"torch backend, got {solver!r}")
+        grid = V.time_grid(t)
+        rtol, atol = V.positive(rtol, "rtol"), V.positive(atol, "atol")
+        if solver == "rk4":
+            if dt is None:
+                raise ValueError("dt must be given for solver='rk4'")
+            dt = V.positive(dt, "dt")
+        max_steps = _max_steps(max_steps)
+        min_step = V.positive(min_step, "min_step")
+    elif method == "discrete":
+        grid = _ode.step_grid(t)
+    else:
+        raise ValueError(f"method must be 'ode' or 'discrete', got {method!r}")
+
+    widths = nets[0].widths
+    flat0 = np.stack([n.flat() for n in nets])
+    out = [None] * len(grid)
+    saved = np.zeros(b, dtype=np.int64)
+    status = np.zeros(b, dtype=np.int64)
+    message = [""] * b
+    nfev = 0
+    groups: dict[int, list[int]] = {}
+    for i, r in enumerate(rules_):
+        groups.setdefault(id(r), []).append(i)
+    for members in groups.values():
+        r = rules_[members[0]]
+        stack = _task_stack(be, [tasks[i] for i in members])
+        lr_b = be.asarray(lrs[members])
+        field = be.guard(_stack_field(r, stack, lr_b, widths))
+        y0 = be.asarray(flat0[members])
+        desc = r.name if len(groups) == 1 else f"{r.name} ({len(members)})"
+        if method == "discrete":
+            res = _batched_ode.discrete(field, y0, grid, max_norm, quiet, desc)
+        elif solver == "dopri5":
+            res = _batched_ode.dopri5(field, y0, grid, rtol, atol, max_norm, max_steps,
+                                      min_step, quiet, desc)
+        else:
+            res = _batched_ode.rk4(field, y0, grid, dt, max_norm, quiet, desc)
+        for k, y in enumerate(res.y):
+            if out[k] is None:
+                out[k] = np.zeros((b, flat0.shape[1]))
+            out[k][members] = be.to_numpy(y)
+        saved[members], status[members] = res.saved, res.status
+        for j, i in enumerate(members):
+            message[i] = res.message[j]
+        nfev += res.nfev
+    weights = unflatten(np.stack(out, axis=1), widths)  # (B, T, P) -> (B, T, n_{i+1}, n_i)
+    maps = weights[0]
+    for w in weights[1:]:
+        maps = w @ maps
+    loss = np.array([[tasks[i].loss(maps[i, k]) for k in range(len(grid))] for i in range(b)])
+    return Ensemble(
+        t=np.asarray(grid, dtype=float), weights=weights, map=maps, loss=loss, saved=saved,
+        status=status, message=tuple(message), tasks=tuple(tasks),
+        rule=tuple(r.name for r in rules_), lr=np.array(lrs),
+        method="discrete" if method == "discrete" else f"ode:{solver}", backend=str(be),
+        nfev=nfev,
+    )
+
+
+def _stack_field(rule: Rule, stack: Stack, lr, widths):
+    """``field(y, idx)``: the rule's velocity for the members ``idx`` with flat states ``y``."""
+    sizes = [widths[i + 1] * widths[i] for i in range(len(widths) - 1)]
+
+    def field(y, idx):
+        xp = stack.xp
+        ws, k = [], 0
+        for i, size in enumerate(sizes):
+            ws.append(xp.reshape(y[:, k:k + size], (y.shape[0], widths[i + 1], widths[i])))
+            k += size
+        v = rule.stack_velocity(stack.take(idx, ws))
+        flat = xp.concat([xp.reshape(x, (y.shape[0], -1)) for x in v], axis=1)
+        return lr[idx][:, None] * flat
+
+    return field
+
+
+def _task_stack(be, tasks: Sequence[Task]) -> Stack:
+    """The tasks of a group as a :class:`Stack` on the backend (weights filled in later)."""
+    same = all(tk is tasks[0] for tk in tasks)
+    chosen = tasks[:1] if same else tasks
+
+    def stacked(get):
+        return be.asarray(np.stack([get(tk) for tk in chosen]))
+
+    target = stacked(lambda tk: tk.target)
+    placeholder = (target[:, :0, :0],)  # gives the stack its namespace until weights arrive
+    if all(tk.is_whitened for tk in chosen):
+        return Stack(placeholder, target)
+    return Stack(placeholder, target, stacked(lambda tk: tk.input_cov),
+                 stacked(lambda tk: tk.input_cov_sqrt))
+
+
+def _per_member(x, b: int, kind: type, name: str) -> list:
+    if isinstance(x, kind):
+        return [x] * b
+    if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
+        raise TypeError(f"{name} must be a {kind.__name__} or a sequence of them, got "
+                        f"{type(x).__name__}")
+    if len(x) != b:
+        raise ValueError(f"{name} must hold one {kind.__name__} per network ({b}), got {len(x)}")
+    for i, item in enumerate(x):
+        if not isinstance(item, kind):
+            raise TypeError(f"{name}[{i}] must be a {kind.__name__}, got {type(item).__name__}")
+    return list(x)
+
+
+def _check_run(net, task, rule, where: str = "") -> None:
+    if not isinstance(net, Network):
+        raise TypeError(f"net{where} must be a dlnsim.Network, got {type(net).__name__}")
+    if not isinstance(task, Task):
+        raise TypeError(f"task{where} must be a dlnsim.Task, got {type(task).__name__}")
+    if not isinstance(rule, Rule):
+        raise TypeError(f"rule{where} must be a dlnsim.rules.Rule, got {type(rule).__name__}")
+    if net.map.shape != task.target.shape:
+        raise ValueError(f"task{where}'s target has shape {task.target.shape} but the "
+                         f"network's map has shape {net.map.shape}")
+
+
+def _max_steps(max_steps) -> int:
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+    return max_steps
 
 
 def optimize(net: Network, task: Task, optimizer, steps: int, seed: int = 0,

@@ -205,11 +205,15 @@ class Network:
 
 
 def unflatten(theta: np.ndarray, widths: Sequence[int]) -> tuple[np.ndarray, ...]:
-    """Split a flat parameter vector into weight matrices for ``widths``."""
+    """Split a flat parameter vector into weight matrices for ``widths``.
+
+    Leading dimensions of ``theta`` (e.g. ensemble and time) are kept.
+    """
     out, k = [], 0
+    lead = theta.shape[:-1]
     for i in range(len(widths) - 1):
         size = widths[i + 1] * widths[i]
-        out.append(theta[k:k + size].reshape(widths[i + 1], widths[i]))
+        out.append(theta[..., k:k + size].reshape(lead + (widths[i + 1], widths[i])))
         k += size
     if k != theta.shape[-1]:
         raise ValueError(f"theta has {theta.shape[-1]} entries, widths {tuple(widths)} need {k}")

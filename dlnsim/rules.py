@@ -67,6 +67,17 @@ class Stack:
         """The same tasks with other weights (e.g. the ODE state)."""
         return replace(self, weights=tuple(weights))
 
+    def take(self, idx, weights: Sequence | None = None) -> Stack:
+        """Members ``idx`` (an integer array of the stack's namespace); shared tasks stay.
+
+        ``weights``, if given, are those members' new weights.
+        """
+        def rows(x):
+            return x if x is None or x.shape[0] == 1 else x[idx]
+
+        ws = tuple(w[idx] for w in self.weights) if weights is None else tuple(weights)
+        return Stack(ws, rows(self.target), rows(self.input_cov), rows(self.input_cov_sqrt))
+
     @property
     def xp(self):
         return array_namespace(*self.weights)

@@ -139,3 +139,68 @@ def from_weights(t: np.ndarray, weights: list[tuple[np.ndarray, ...]], task: Tas
         loss=np.array([task.loss(m) for m in maps]), imbalance=imbalance,
         mode_strengths=strengths, test_loss=test, status=status, message=message, **meta,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class Ensemble:
+    """The result of :func:`dlnsim.simulate_ensemble`: ``B`` runs stacked on a shared time grid.
+
+    Attributes
+    ----------
+    t
+        Save times (or step numbers), shape ``(T,)``.
+    weights
+        One array per layer, shape ``(B, T, n_{i+1}, n_i)``.
+    map, loss
+        ``W(t)`` of shape ``(B, T, n_d, n_0)`` and the train loss, shape ``(B, T)``.
+    saved
+        How many save times each member reached, shape ``(B,)``. A member that stopped early
+        (``status != 0``) repeats its last saved state after that, so the arrays hold no NaN;
+        :attr:`valid` masks those entries and :meth:`member` drops them.
+    status, message
+        Per member, as :class:`Trajectory`.
+    """
+
+    t: np.ndarray
+    weights: tuple[np.ndarray, ...]
+    map: np.ndarray
+    loss: np.ndarray
+    saved: np.ndarray
+    status: np.ndarray
+    message: tuple[str, ...]
+    tasks: tuple[Task, ...]
+    rule: tuple[str, ...]
+    lr: np.ndarray
+    method: str = ""
+    backend: str = "numpy"
+    nfev: int = 0
+
+    @property
+    def success(self) -> bool:
+        """Whether every member reached the last save time."""
+        return bool(np.all(self.status == STATUS_SUCCESS))
+
+    @property
+    def valid(self) -> np.ndarray:
+        """``(B, T)`` mask of the entries each member actually reached."""
+        return np.arange(len(self.t))[None, :] < self.saved[:, None]
+
+    def __len__(self) -> int:
+        return len(self.status)
+
+    def member(self, b: int) -> Trajectory:
+        """Member ``b`` as a :class:`Trajectory` (its reached save times only)."""
+        if isinstance(b, bool) or not isinstance(b, (int, np.integer)):
+            raise TypeError(f"b must be an integer, got {type(b).__name__}")
+        if not -len(self) <= b < len(self):
+            raise ValueError(f"b must be in [0, {len(self)}), got {b}")
+        k = int(self.saved[b])
+        return from_weights(self.t[:k], [tuple(w[b, j] for w in self.weights) for j in range(k)],
+                            self.tasks[b], int(self.status[b]), self.message[b],
+                            method=self.method, rule=self.rule[b], lr=float(self.lr[b]),
+                            nfev=self.nfev)
+
+    def __repr__(self) -> str:
+        ok = int(np.sum(self.status == STATUS_SUCCESS))
+        return (f"Ensemble(B={len(self)}, T={len(self.t)}, backend={self.backend!r}, "
+                f"{ok} of {len(self)} reached t={self.t[-1]:g})")
