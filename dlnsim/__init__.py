@@ -5,10 +5,11 @@ gradient, block-diagonal variants and weight decay; see ``../shared/DESIGN.md``.
 """
 
 from dlnsim import curvature, modes, rules, symbolic
-from dlnsim.integrate import simulate
+from dlnsim.integrate import simulate, simulate_ensemble
 from dlnsim.network import Network
 from dlnsim.task import Task
-from dlnsim.trajectory import Trajectory
+from dlnsim.trajectory import Ensemble, Trajectory
 
-__all__ = ["Network", "Task", "Trajectory", "simulate", "rules", "modes", "curvature", "symbolic"]
+__all__ = ["Network", "Task", "Trajectory", "Ensemble", "simulate", "simulate_ensemble", "rules",
+           "modes", "curvature", "symbolic"]
 __version__ = "0.1.0"

@@ -1,4 +1,5 @@
-"""Command line: ``dlnsim verify | figures | simulate`` (also ``python -m dlnsim``).
+"""Command line: ``dlnsim verify | figures | simulate | validate-backend``
+(also ``python -m dlnsim``).
 
 Usage errors print one line and exit 2; a failed claim or a diverged run exits 1.
 """
@@ -52,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--only", default=None, metavar="NAME",
                    help="one figure: fig1, fig2, fig3, fig4, fig5 or gn_norm")
     f.add_argument("--format", choices=("png", "pdf"), default="png")
+    b = sub.add_parser("validate-backend",
+                       help="run a fixed set of cases on numpy and on torch and compare them")
+    b.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
+    b.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
+    b.add_argument("--quick", action="store_true",
+                   help="one depth per rule instead of all four (about 4x faster)")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
     s = sub.add_parser("simulate", help="train a deep linear network on a teacher-student task")
     s.add_argument("--widths", type=_widths, default=(8, 8, 8, 8),
                    help="layer widths n_0,...,n_d, input first (default 8,8,8,8)")
@@ -126,6 +134,31 @@ def _cmd_verify(a) -> int:
     return 1 if failed else 0
 
 
+def _cmd_validate_backend(a) -> int:
+    from dlnsim.verify import backend
+
+    results = backend.validate(a.device, quick=a.quick, quiet=a.quiet)
+    width = max(len(r.case) for r in results)
+    print(f"numpy against torch on {a.device}, float64; deviation = max relative distance of "
+          "trajectories")
+    print(f"{'case':<{width}}  {'widths':<16}  {'S':<5}  {'result':<6}  {'deviation':>9}  "
+          f"{'seconds':>7}")
+    for r in results:
+        widths = ",".join(str(n) for n in r.widths) or "5 modes"
+        print(f"{r.case:<{width}}  {widths:<16}  {'I' if r.whitened else 'non-I':<5}  "
+              f"{'pass' if r.passed else 'FAIL':<6}  {r.deviation:9.2e}  {r.seconds:7.2f}")
+    failed = [r for r in results if not r.passed]
+    for r in failed:
+        print(f"FAIL {r.case}: {r.details}")
+    worst = max(r.deviation for r in results)
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed; max deviation "
+          f"{worst:.2e} (tolerance {backend.TOLERANCE:.0e}) in "
+          f"{sum(r.seconds for r in results):.1f} s")
+    if a.json:
+        backend.write_json(results, a.json, a.device)
+    return 1 if failed else 0
+
+
 def _cmd_figures(a) -> int:
     from dlnsim import plots
 
@@ -144,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_verify(args)
         if args.command == "figures":
             return _cmd_figures(args)
+        if args.command == "validate-backend":
+            return _cmd_validate_backend(args)
         return _cmd_simulate(args)
     except _UsageError as exc:
         print(f"dlnsim: error: {exc}", file=sys.stderr)

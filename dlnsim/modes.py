@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_namespace
 
-from dlnsim import _ode, curvature
+from dlnsim import _batched_ode, _ode, backends, curvature
 from dlnsim import _validate as V
 
 
@@ -106,12 +106,16 @@ class ModeTrajectory:
 
 def simulate(sigma0, target, t, q: float = 2.0, block_diagonal: bool = False, lr: float = 1.0,
              weight_decay: float = 0.0, damping: float = 0.0, max_speed: float | None = None,
-             method: str = "ode", solver: str = "DOP853", rtol: float = 1e-10,
-             atol: float = 1e-12, max_norm: float = 1e8, quiet: bool = True) -> ModeTrajectory:
+             method: str = "ode", solver: str | None = None, rtol: float = 1e-10,
+             atol: float = 1e-12, max_norm: float = 1e8, quiet: bool = True,
+             backend: str = "numpy", device: str | None = None,
+             dt: float | None = None) -> ModeTrajectory:
     """Integrate the singular-mode dynamics from ``sigma0`` (shape ``(modes, d)``).
 
     ``target`` holds ``s*`` per mode (shape ``(modes,)``). ``method="discrete"`` takes steps
-    ``sigma <- sigma + lr v(sigma)`` at integer save steps ``t``.
+    ``sigma <- sigma + lr v(sigma)`` at integer save steps ``t``. ``solver`` is a scipy method
+    (numpy default ``"DOP853"``) or the batched ``"dopri5"`` (torch default) / ``"rk4"``
+    (step ``dt``); ``backend="torch"`` runs the same field on float64 tensors on ``device``.
     """
     s0 = V.as_matrix(sigma0, "sigma0")
     s_star = _vector(target, "target", s0.shape[0])
@@ -122,6 +126,22 @@ def simulate(sigma0, target, t, q: float = 2.0, block_diagonal: bool = False, lr
     if max_speed is not None:
         max_speed = V.positive(max_speed, "max_speed")
     shape = s0.shape
+    be = backends.get(backend, device)
+    if solver is None:
+        solver = "DOP853" if be.name == "numpy" else "dopri5"
+    if be.name != "numpy" or (method == "ode" and solver in _BATCHED):
+        target_b = be.asarray(s_star[None])
+
+        def stack_field(y, idx):
+            xp = array_namespace(y)
+            sigma = xp.reshape(y, (y.shape[0],) + shape)
+            v = velocity(sigma, target_b, q, block_diagonal, damping, weight_decay, max_speed)
+            return lr * xp.reshape(v, (y.shape[0], -1))
+
+        res = _run_batched(be, stack_field, be.asarray(s0.reshape(1, -1)), t, method, solver,
+                           rtol, atol, max_norm, quiet, dt)
+        return ModeTrajectory(res.t, np.stack(res.y).reshape((-1,) + shape), res.status,
+                              res.message)
 
     def field(y: np.ndarray) -> np.ndarray:
         v = velocity(y.reshape(shape), s_star, q, block_diagonal, damping, weight_decay, max_speed)
@@ -129,6 +149,34 @@ def simulate(sigma0, target, t, q: float = 2.0, block_diagonal: bool = False, lr
 
     res = _run(field, s0.ravel(), t, method, solver, rtol, atol, max_norm, quiet)
     return ModeTrajectory(res.t, np.stack(res.y).reshape((-1,) + shape), res.status, res.message)
+
+
+_BATCHED = ("dopri5", "rk4")
+
+
+def _run_batched(be, field, y0, t, method, solver, rtol, atol, max_norm, quiet,
+                 dt) -> _ode.Result:
+    """One member through the batched integrators; back to a numpy :class:`_ode.Result`."""
+    max_norm = V.positive(max_norm, "max_norm")
+    field = be.guard(field)
+    if method == "discrete":
+        res = _batched_ode.discrete(field, y0, _ode.step_grid(t), max_norm, quiet, "modes")
+    elif method != "ode":
+        raise ValueError(f"method must be 'ode' or 'discrete', got {method!r}")
+    elif solver == "dopri5":
+        res = _batched_ode.dopri5(field, y0, V.time_grid(t), V.positive(rtol, "rtol"),
+                                  V.positive(atol, "atol"), max_norm, quiet=quiet, desc="modes")
+    elif solver == "rk4":
+        if dt is None:
+            raise ValueError("dt must be given for solver='rk4'")
+        res = _batched_ode.rk4(field, y0, V.time_grid(t), V.positive(dt, "dt"), max_norm,
+                               quiet, "modes")
+    else:
+        raise ValueError(f"solver must be one of {_BATCHED} with backend={be.name!r}, "
+                         f"got {solver!r}")
+    k = int(res.saved[0])
+    return _ode.Result(res.t[:k], [be.to_numpy(y)[0] for y in res.y[:k]], int(res.status[0]),
+                       res.message[0], res.nfev)
 
 
 # -- the balanced map ODE (eq 17) -------------------------------------------------------------

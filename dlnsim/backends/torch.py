@@ -54,7 +54,7 @@ def backend(device: str | None = None) -> Backend:
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
 
     def asarray(x):
-        return torch.as_tensor(np.asarray(x, dtype=np.float64), dtype=torch.float64,
+        return torch.as_tensor(np.array(x, dtype=np.float64), dtype=torch.float64,
                                device=dev)
 
     def to_numpy(x):
