@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+import dlnsim
 from dlnsim import Network, Task, Trajectory, modes, rules, simulate
 
 CASES = [(3, 4, 4, 3), (4, 3, 5, 2)]  # square-ish and with a bottleneck, rectangular ends
@@ -243,3 +244,119 @@ def test_simulate_rejects_wrong_types():
         simulate(net.weights, task, rules.gd(), t=[0, 1])
     with pytest.raises(ValueError, match="target has shape"):
         simulate(net, Task(target=np.ones((2, 2))), rules.gd(), t=[0, 1])
+
+
+# -- ensembles and the batched solvers (numpy arrays; tests/test_backends.py runs torch) -----
+def _ensemble_setup(whitened=True):
+    task = Task.teacher_student(n=5, n_out=4, rank=2, noise=0.1, seed=0)
+    if not whitened:
+        a = np.random.default_rng(3).standard_normal((5, 5))
+        task = Task(task.target, input_cov=a @ a.T / 5 + 0.5 * np.eye(5))
+    nets = [Network.random((5, 3, 6, 4), scale=0.3, seed=s) for s in range(3)]
+    return nets, task
+
+
+ENSEMBLE_RULES = [
+    rules.gd(), rules.ngd(2), rules.ngd(1, damping=1e-3), rules.ngd(2, block_diagonal=True),
+    rules.chain(rules.l2(0.1), rules.ngd(2)),
+    rules.chain(rules.ngd(1.5), rules.clip(0.5), rules.weight_decay(0.01)),
+]
+
+
+@pytest.mark.parametrize("rule", ENSEMBLE_RULES, ids=lambda r: r.name)
+@pytest.mark.parametrize("whitened", [True, False])
+def test_ensemble_dopri5_agrees_with_scipy_dop853_per_member(rule, whitened):
+    """Two independent integrators at rtol 1e-12: trajectories agree to 1e-9 relative."""
+    nets, task = _ensemble_setup(whitened)
+    t = np.linspace(0, 2, 5)
+    ens = dlnsim.simulate_ensemble(nets, task, rule, t, rtol=1e-12, atol=1e-14, quiet=True)
+    assert ens.success and ens.valid.all() and ens.method == "ode:dopri5"
+    for b, net in enumerate(nets):
+        ref = simulate(net, task, rule, t, rtol=1e-12, atol=1e-14, quiet=True)
+        for w_ens, w_ref in zip(ens.weights, ref.weights):
+            err = np.abs(w_ens[b] - w_ref).max() / np.abs(w_ref).max()
+            assert err < 1e-9, err
+        np.testing.assert_allclose(ens.loss[b], ref.loss, rtol=1e-9)
+
+
+def test_ensemble_discrete_equals_single_runs_exactly():
+    nets, task = _ensemble_setup(False)
+    rule = rules.chain(rules.ngd(2), rules.weight_decay(0.01))
+    t = np.array([0, 5, 12])
+    ens = dlnsim.simulate_ensemble(nets, task, rule, t, lr=0.1, method="discrete", quiet=True)
+    for b, net in enumerate(nets):
+        ref = simulate(net, task, rule, t, lr=0.1, method="discrete", quiet=True)
+        for w_ens, w_ref in zip(ens.weights, ref.weights):
+            np.testing.assert_allclose(w_ens[b], w_ref, rtol=1e-12, atol=1e-15)
+
+
+def test_ensemble_over_rules_tasks_and_learning_rates_runs_each_member_as_alone():
+    nets, task = _ensemble_setup()
+    _, task_s = _ensemble_setup(False)
+    rule_list = [rules.ngd(1), rules.ngd(2), rules.ngd(1)]
+    lrs = [0.5, 1.0, 2.0]
+    tasks = [task, task_s, task_s]
+    t = np.linspace(0, 1, 3)
+    ens = dlnsim.simulate_ensemble(nets, tasks, rule_list, t, lr=lrs, quiet=True)
+    assert ens.rule == ("ngd(q=1)", "ngd(q=2)", "ngd(q=1)")
+    for b in range(3):
+        alone = dlnsim.simulate_ensemble(nets[b:b + 1], tasks[b], rule_list[b], t, lr=lrs[b],
+                                         quiet=True)
+        for w_ens, w_alone in zip(ens.weights, alone.weights):
+            np.testing.assert_allclose(w_ens[b], w_alone[0], rtol=1e-13, atol=1e-15)
+        traj = ens.member(b)
+        assert isinstance(traj, Trajectory) and traj.lr == lrs[b]
+        np.testing.assert_allclose(traj.loss, ens.loss[b])
+
+
+def test_ensemble_member_that_diverges_stops_alone():
+    nets, task = _ensemble_setup()
+    t = np.arange(0, 200, 20)
+    ens = dlnsim.simulate_ensemble(nets, task, rules.gd(), t, lr=[0.05, 50.0, 0.05],
+                                   method="discrete", quiet=True)
+    assert list(ens.status) == [0, 1, 0] and not ens.success
+    assert "diverged" in ens.message[1] and ens.saved[1] < len(t)
+    assert np.all(np.isfinite(ens.loss)) and np.all(np.isfinite(ens.map))
+    assert ens.valid[1].sum() == ens.saved[1]
+    assert len(ens.member(1).t) == ens.saved[1] and ens.member(1).status == 1
+
+
+def test_simulate_with_batched_solvers_on_numpy():
+    net, task = _ensemble_setup()[0][0], _ensemble_setup()[1]
+    t = np.linspace(0, 1, 4)
+    ref = simulate(net, task, rules.ngd(2), t, rtol=1e-12, atol=1e-14, quiet=True)
+    dp = simulate(net, task, rules.ngd(2), t, solver="dopri5", rtol=1e-12, atol=1e-14,
+                  quiet=True)
+    rk = simulate(net, task, rules.ngd(2), t, solver="rk4", dt=1e-3, quiet=True)
+    assert dp.method == "ode:dopri5" and rk.method == "ode:rk4"
+    assert np.abs(dp.map - ref.map).max() < 1e-10
+    assert np.abs(rk.map - ref.map).max() < 1e-9  # RK4 at dt = 1e-3: error ~ dt^4
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(nets=[]), "at least one"),
+    (dict(lr=[1.0, 2.0]), "one value per network"),
+    (dict(lr=[1.0, -1.0, 1.0]), "lr"),
+    (dict(solver="DOP853"), "solver must be one of"),
+    (dict(solver="rk4"), "dt must be given"),
+    (dict(rule=[rules.gd()]), "one Rule per network"),
+    (dict(backend="jax"), "backend must be one of"),
+    (dict(device="cuda"), "device must be None or 'cpu'"),
+])
+def test_simulate_ensemble_rejects_bad_input_naming_the_argument(kwargs, match):
+    nets, task = _ensemble_setup()
+    args = dict(nets=nets, task=task, rule=rules.gd(), t=[0.0, 1.0])
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        dlnsim.simulate_ensemble(**args, quiet=True)
+
+
+def test_simulate_ensemble_rejects_mixed_widths_and_wrong_types():
+    nets, task = _ensemble_setup()
+    with pytest.raises(ValueError, match="equal widths"):
+        dlnsim.simulate_ensemble(nets + [Network.random((5, 4), seed=0)], task, rules.gd(),
+                                 [0, 1], quiet=True)
+    with pytest.raises(TypeError, match="nets must be a sequence"):
+        dlnsim.simulate_ensemble(nets[0], task, rules.gd(), [0, 1], quiet=True)
+    with pytest.raises(TypeError, match=r"task\[1\] must be a Task"):
+        dlnsim.simulate_ensemble(nets, [task, "x", task], rules.gd(), [0, 1], quiet=True)

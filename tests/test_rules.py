@@ -168,3 +168,58 @@ def test_balanced_path_is_refused_where_it_cannot_apply():
                                                           input_cov=np.diag([1.0, 2, 3])))
     with pytest.raises(ValueError, match="path must be one of"):
         rules.ngd(2, path="cholesky")
+
+
+# -- the same math on stacks: one field for numpy (B = 1) and ensembles -----------------------
+STACK_RULES = [
+    rules.gd(), rules.ngd(1), rules.ngd(2), rules.ngd(1.5, damping=1e-3),
+    rules.ngd(2, block_diagonal=True), rules.ngd(1, block_diagonal=True, damping=1e-4),
+    rules.chain(rules.l2(0.1), rules.ngd(2)),
+    rules.chain(rules.ngd(2), rules.clip(0.05), rules.weight_decay(0.01)),
+]
+
+
+@settings(max_examples=30)
+@given(case=dln_cases(max_depth=4, max_width=4), rule_index=st.integers(0, len(STACK_RULES) - 1))
+def test_stack_velocity_equals_each_members_velocity(case, rule_index):
+    """A stack of 3 networks with per-member targets and covariances gives each member its own
+    velocity (member 0 is the drawn case, near-saddle scales included)."""
+    weights, target, cov = case
+    rng = np.random.default_rng(0)
+    members = [(weights, target, cov)]
+    for b in (1, 2):
+        ws = [w * (1 + 0.5 * b) + 0.2 * rng.standard_normal(w.shape) for w in weights]
+        a = rng.standard_normal(cov.shape)
+        members.append((ws, target + rng.standard_normal(target.shape),
+                        a @ a.T / len(a) + 0.3 * np.eye(len(a))))
+    rule = STACK_RULES[rule_index]
+    tasks = [Task(tg, input_cov=cv) for _, tg, cv in members]
+    stack = rules.Stack(
+        tuple(np.stack([ws[i] for ws, _, _ in members]) for i in range(len(weights))),
+        np.stack([t.target for t in tasks]), np.stack([t.input_cov for t in tasks]),
+        np.stack([t.input_cov_sqrt for t in tasks]))
+    got = rule.stack_velocity(stack)
+    for b, (ws, _, _) in enumerate(members):
+        want = rule.velocity(Network(ws), tasks[b])
+        for g, w in zip(got, want):
+            # same LAPACK calls on a stack or alone: agreement to round-off
+            np.testing.assert_allclose(g[b], w, rtol=1e-10, atol=1e-12 * (1 + np.abs(w).max()))
+
+
+def test_stack_take_keeps_shared_tasks():
+    net = Network.random((3, 4, 2), seed=0)
+    task = Task.teacher_student(n=3, n_out=2, rank=1, seed=0)
+    stack = rules.Stack.from_network(net, task)
+    two = rules.Stack(tuple(np.concatenate([w, 2 * w]) for w in stack.weights), stack.target)
+    sub = two.take(np.array([1]))
+    assert sub.target is two.target and np.array_equal(sub.weights[0][0], 2 * net.weights[0])
+
+
+def test_krylov_path_is_numpy_only():
+    torch = pytest.importorskip("torch")
+    net = Network.random((3, 4, 2), seed=0)
+    task = Task.teacher_student(n=3, n_out=2, rank=1, seed=0)
+    s = rules.Stack.from_network(net, task)
+    ts = rules.Stack(tuple(torch.tensor(w) for w in s.weights), torch.tensor(s.target))
+    with pytest.raises(ValueError, match="numpy arrays only"):
+        rules.ngd(2, path="krylov").stack_velocity(ts)

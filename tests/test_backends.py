@@ -1,0 +1,188 @@
+"""The torch backend: the same vector fields and runs as numpy, on float64 tensors.
+
+Runs on torch's CPU build in CI; the CUDA tests run only where torch sees a GPU. Without torch
+the torch tests skip and the numpy-only install keeps working (checked in a subprocess).
+"""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dlnsim
+from dlnsim import Network, Task, backends, modes, rules
+from dlnsim.cli import main
+from tests.reference import dln_cases
+
+torch = pytest.importorskip("torch")
+
+RULES = [
+    rules.gd(), rules.ngd(1), rules.ngd(1.5), rules.ngd(2), rules.ngd(3),
+    rules.ngd(1, damping=1e-3), rules.ngd(2, block_diagonal=True),
+    # damping 1e-3 keeps cond(H_i + eps) <= ~1e4 here; at 1e-4 (cond ~1e6) a 3000-example
+    # sweep saw 4.4e-10, too close to the 1e-9 bound below
+    rules.ngd(1, block_diagonal=True, damping=1e-3),
+    rules.chain(rules.l2(0.1), rules.ngd(2)),
+    rules.chain(rules.ngd(2), rules.weight_decay(0.05)),
+    rules.chain(rules.ngd(1), rules.clip(0.05), rules.weight_decay(0.01)),
+]
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _torch_stack(net: Network, task: Task, device="cpu") -> rules.Stack:
+    s = rules.Stack.from_network(net, task)
+    be = backends.get("torch", device)
+
+    def conv(x):
+        return None if x is None else be.asarray(x)
+
+    return rules.Stack(tuple(conv(w) for w in s.weights), conv(s.target), conv(s.input_cov),
+                       conv(s.input_cov_sqrt))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@settings(max_examples=40)
+@given(case=dln_cases(max_depth=4, max_width=5), rule_index=st.integers(0, len(RULES) - 1))
+def test_torch_velocity_equals_numpy_velocity(device, case, rule_index):
+    """Every rule's field on tensors equals the numpy field: depths 1-4, rectangular and
+    bottleneck widths, S != I, near-saddle scales."""
+    weights, target, cov = case
+    net, task = Network(weights), Task(target, input_cov=cov)
+    rule = RULES[rule_index]
+    want = rule.velocity(net, task)
+    got = rule.stack_velocity(_torch_stack(net, task, device))
+    assert all(g.dtype == torch.float64 and g.device.type == device for g in got)
+    scale = max(float(np.abs(w).max()) for w in want)
+    for g, w in zip(got, want):
+        err = float(np.abs(g[0].cpu().numpy() - w).max())
+        # Both sides diagonalise K with LAPACK-class eigensolvers; the pseudo-inverse then
+        # amplifies round-off by cond(K) on the kept spectrum, up to ~1e5 at the 1e-12 cutoff
+        # for these small random cases: 1e-9 relative with an absolute floor for zero fields.
+        assert err <= 1e-9 * scale + 1e-14, (rule.name, err, scale)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("block", [False, True])
+@pytest.mark.parametrize("q", [1.0, 2.0, math.inf])
+def test_singular_mode_field_on_torch_equals_numpy(device, block, q):
+    rng = np.random.default_rng(0)
+    sigma = rng.standard_normal((3, 7, 4)) * 0.5  # an ensemble of 3, 7 modes, depth 4
+    target = rng.random((3, 7))
+    kw = dict(q=q, block_diagonal=block, damping=0.0, weight_decay=0.01, max_speed=0.2)
+    got = modes.velocity(torch.tensor(sigma, device=device), torch.tensor(target, device=device),
+                         **kw).cpu().numpy()
+    for b in range(3):  # clipping acts per ensemble member
+        np.testing.assert_allclose(got[b], modes.velocity(sigma[b], target[b], **kw),
+                                   rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("rule", [rules.ngd(2), rules.ngd(1, block_diagonal=True, damping=1e-4),
+                                  rules.chain(rules.l2(0.1), rules.ngd(1.5))],
+                         ids=lambda r: r.name)
+def test_simulate_on_torch_matches_numpy_scipy_run(device, rule):
+    """Torch dopri5 against numpy's scipy DOP853 (independent integrators), S != I."""
+    a = np.random.default_rng(1).standard_normal((4, 4))
+    task = Task(Task.teacher_student(n=4, n_out=3, rank=2, seed=0).target,
+                input_cov=a @ a.T / 4 + 0.5 * np.eye(4))
+    net = Network.random((4, 5, 2, 3), scale=0.5, seed=0)
+    t = np.linspace(0, 1, 4)
+    ref = dlnsim.simulate(net, task, rule, t, rtol=1e-12, atol=1e-14, quiet=True)
+    got = dlnsim.simulate(net, task, rule, t, rtol=1e-12, atol=1e-14, quiet=True,
+                          backend="torch", device=device)
+    assert got.success and got.method == "ode:dopri5"
+    for w_got, w_ref in zip(got.weights, ref.weights):
+        assert np.abs(w_got - w_ref).max() / np.abs(w_ref).max() < 1e-9
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_torch_ensemble_equals_numpy_ensemble(device):
+    task = Task.teacher_student(n=5, n_out=4, rank=2, seed=0)
+    nets = [Network.random((5, 3, 6, 4), scale=0.3, seed=s) for s in range(4)]
+    rule = rules.chain(rules.ngd(2), rules.clip(1.0), rules.weight_decay(0.01))
+    t = np.linspace(0, 2, 5)
+    for kw in (dict(), dict(solver="rk4", dt=0.01), dict(method="discrete", lr=0.1)):
+        grid = np.arange(0, 30, 10) if kw.get("method") == "discrete" else t
+        ref = dlnsim.simulate_ensemble(nets, task, rule, grid, quiet=True, **kw)
+        got = dlnsim.simulate_ensemble(nets, task, rule, grid, quiet=True, backend="torch",
+                                       device=device, **kw)
+        assert got.backend.startswith("torch:") and got.success
+        for w_got, w_ref in zip(got.weights, ref.weights):
+            assert np.abs(w_got - w_ref).max() / np.abs(w_ref).max() < 1e-9
+
+
+def test_torch_ensemble_member_diverges_alone():
+    task = Task.teacher_student(n=4, n_out=4, rank=2, seed=0)
+    nets = [Network.random((4, 4, 4), scale=0.3, seed=s) for s in range(3)]
+    ens = dlnsim.simulate_ensemble(nets, task, rules.gd(), np.arange(0, 100, 10),
+                                   lr=[0.05, 40.0, 0.05], method="discrete", quiet=True,
+                                   backend="torch")
+    assert list(ens.status) == [0, 1, 0] and np.all(np.isfinite(ens.loss))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_modes_simulate_on_torch_matches_numpy(device):
+    rng = np.random.default_rng(0)
+    s0, target = 0.1 + 0.2 * rng.random((6, 3)), 0.5 + rng.random(6)
+    t = np.linspace(0, 5, 6)
+    ref = modes.simulate(s0, target, t, q=2, rtol=1e-12, atol=1e-14)
+    got = modes.simulate(s0, target, t, q=2, rtol=1e-12, atol=1e-14, backend="torch",
+                         device=device)
+    assert got.success and np.abs(got.sigma - ref.sigma).max() < 1e-10
+
+
+def test_validate_backend_quick_passes_and_writes_json(tmp_path, capsys):
+    path = tmp_path / "backend.json"
+    assert main(["validate-backend", "--quick", "--quiet", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "0 failed" in out and "ngd-d(q=1) d=3" in out
+    doc = json.loads(path.read_text())
+    assert doc["passed"] and doc["device"] == "cpu" and doc["max_deviation"] < 1e-9
+    cases = doc["cases"]
+    assert {c["method"] for c in cases} == {"ode", "discrete"}
+    assert {len(c["widths"]) - 1 for c in cases if c["widths"]} == {1, 2, 3, 4}
+    assert any(not c["whitened"] for c in cases)
+    assert all(c["deviation"] is not None and c["deviation"] <= 1e-9 for c in cases)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_request_without_a_gpu_is_a_clear_error(capsys):
+    with pytest.raises(ValueError, match="no CUDA device"):
+        dlnsim.simulate(Network.random((2, 2), seed=0), Task(np.eye(2)), rules.gd(), [0, 1],
+                        backend="torch", device="cuda", quiet=True)
+    assert main(["validate-backend", "--device", "cuda"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_bad_device_names_the_argument():
+    with pytest.raises(ValueError, match="device must"):
+        backends.get("torch", "tpu")
+    with pytest.raises(TypeError, match="device must be a string"):
+        backends.get("torch", 0)
+
+
+def test_numpy_install_works_without_torch():
+    """With torch hidden, numpy runs work, torch is never imported, and asking for it says
+    how to install it."""
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import numpy as np, dlnsim\n"
+        "from dlnsim import Network, Task, rules\n"
+        "net, task = Network.random((3, 3, 3), seed=0), Task(np.eye(3))\n"
+        "tr = dlnsim.simulate(net, task, rules.ngd(2), [0, 1], quiet=True)\n"
+        "assert tr.success\n"
+        "e = dlnsim.simulate_ensemble([net, net], task, rules.ngd(2), [0, 1], quiet=True)\n"
+        "assert e.success\n"
+        "try:\n"
+        "    dlnsim.simulate(net, task, rules.gd(), [0, 1], backend='torch', quiet=True)\n"
+        "except ValueError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "needs PyTorch" in out and "dlnsim[torch]" in out
