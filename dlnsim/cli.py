@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--noise", type=float, default=0.1, help="label noise (default 0.1)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     s.add_argument("--method", choices=("ode", "discrete"), default="ode")
+    s.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
+                   help="numpy (scipy DOP853, default) or torch (batched dopri5)")
+    s.add_argument("--device", default=None, help="torch device: cpu (default) or cuda")
     s.add_argument("--out", default=None, help="save the trajectory as .npz")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -99,7 +102,8 @@ def _cmd_simulate(a) -> int:
         t = np.unique(np.linspace(0, a.t_end, a.points).round().astype(int))
     else:
         t = np.linspace(0.0, a.t_end, a.points)
-    traj = simulate(net, task, rule, t, lr=a.lr, method=a.method, quiet=a.quiet)
+    traj = simulate(net, task, rule, t, lr=a.lr, method=a.method, quiet=a.quiet,
+                    backend=a.backend, device=a.device)
     print(f"rule: {traj.rule}   widths: {w}   lr: {a.lr:g}   method: {traj.method}")
     print(f"{'t':>10} {'train loss':>12} {'test loss':>12} {'max|c_i - c_i(0)|':>18}")
     for k, tk in enumerate(traj.t):
@@ -110,6 +114,14 @@ def _cmd_simulate(a) -> int:
         traj.save(a.out)
         print(f"saved {a.out}")
     return 0 if traj.success else 1
+
+
+def _failures(results, name: str) -> list:
+    """Print ``FAIL <name>: <details>`` for each failed result; return the failed ones."""
+    failed = [r for r in results if not r.passed]
+    for r in failed:
+        print(f"FAIL {getattr(r, name)}: {r.details}")
+    return failed
 
 
 def _cmd_verify(a) -> int:
@@ -124,9 +136,7 @@ def _cmd_verify(a) -> int:
         source = r.source if len(r.source) <= src else r.source[:src - 3] + "..."
         print(f"{r.id:<{width}}  {source:<{src}}  {'pass' if r.passed else 'FAIL':<6}  "
               f"{r.error:9.2e}  {r.tolerance:9.1e}  {r.seconds:7.2f}")
-    failed = [r for r in results if not r.passed]
-    for r in failed:
-        print(f"FAIL {r.id}: {r.details}")
+    failed = _failures(results, "id")
     total = sum(r.seconds for r in results)
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed in {total:.1f} s")
     if a.json:
@@ -147,9 +157,7 @@ def _cmd_validate_backend(a) -> int:
         widths = ",".join(str(n) for n in r.widths) or "5 modes"
         print(f"{r.case:<{width}}  {widths:<16}  {'I' if r.whitened else 'non-I':<5}  "
               f"{'pass' if r.passed else 'FAIL':<6}  {r.deviation:9.2e}  {r.seconds:7.2f}")
-    failed = [r for r in results if not r.passed]
-    for r in failed:
-        print(f"FAIL {r.case}: {r.details}")
+    failed = _failures(results, "case")
     worst = max(r.deviation for r in results)
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed; max deviation "
           f"{worst:.2e} (tolerance {backend.TOLERANCE:.0e}) in "

@@ -263,10 +263,9 @@ def _task_stack(be, tasks: Sequence[Task]) -> Stack:
         return be.asarray(np.stack([get(tk) for tk in chosen]))
 
     target = stacked(lambda tk: tk.target)
-    placeholder = (target[:, :0, :0],)  # gives the stack its namespace until weights arrive
     if all(tk.is_whitened for tk in chosen):
-        return Stack(placeholder, target)
-    return Stack(placeholder, target, stacked(lambda tk: tk.input_cov),
+        return Stack((), target)
+    return Stack((), target, stacked(lambda tk: tk.input_cov),
                  stacked(lambda tk: tk.input_cov_sqrt))
 
 

@@ -80,7 +80,7 @@ class Stack:
 
     @property
     def xp(self):
-        return array_namespace(*self.weights)
+        return array_namespace(self.target, *self.weights)
 
     @property
     def is_whitened(self) -> bool:
