@@ -205,11 +205,13 @@ def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = curvature.DEFAULT_R
         ``tol``; whitened inputs, gradient input, damping or a full-rank map); ``"auto"`` takes
         the balanced path whenever it is exact (``c_i`` within
         :data:`curvature.BALANCE_RTOL` of zero, ``S = I``, gradient input), dense up to
-        ``n_d n_0 = DENSE_MAX``, Krylov above (dense where Krylov cannot apply). Krylov runs
+        ``n_d n_0 = DENSE_MAX``, Krylov above (dense where Krylov cannot apply or misses
+        ``tol`` within ``maxiter``, so "auto" is always exact). Krylov runs
         on numpy only; on torch stacks ``"auto"`` stays dense above ``DENSE_MAX``.
     tol, maxiter
-        Relative accuracy of the Krylov path and its CG iteration cap per shifted solve; a
-        miss raises :class:`dlnsim.krylov.NotConverged` (``simulate`` stops with status -1).
+        Relative accuracy of the Krylov path and its CG iteration cap per shifted solve; with
+        ``path="krylov"`` a miss raises :class:`dlnsim.krylov.NotConverged` (``simulate``
+        stops with status -1).
     """
     q = V.order_q(q)
     damping = V.nonnegative(damping, "damping")
@@ -256,7 +258,9 @@ def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = curvature.DEFAULT_R
             try:
                 return Direction(_krylov_direction(s, d.cotangent, q, damping, rcond, tol,
                                                    maxiter))
-            except ValueError:
+            except (ValueError, krylov.NotConverged):
+                # auto promises the exact direction: where Krylov refuses (singular balanced
+                # estimate) or misses its tolerance (far from balance), use the dense kernel
                 if path == "krylov":
                     raise
         if d.cotangent is not None:

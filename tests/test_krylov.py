@@ -79,3 +79,16 @@ def test_simulate_reports_a_krylov_failure_as_status_minus_1():
     assert traj.status == -1
     assert "CG did not reach" in traj.message and "t = 0" in traj.message
     assert len(traj.t) == 1 and np.all(np.isfinite(traj.map))
+
+
+def test_auto_falls_back_to_dense_where_krylov_misses_its_tolerance(monkeypatch):
+    """Far from balance CG may not converge: ``path="krylov"`` says so, ``"auto"`` stays exact."""
+    net = _net("unbalanced", (6, 6, 6, 6, 6), 4)
+    task = Task(target=np.random.default_rng(1).standard_normal((6, 6)))
+    monkeypatch.setattr(rules, "DENSE_MAX", 10)  # make 6 x 6 maps "large"
+    with pytest.raises(krylov.NotConverged):
+        rules.ngd(2.0, path="krylov", maxiter=2).velocity(net, task)
+    auto = rules.ngd(2.0, maxiter=2).velocity(net, task)
+    dense = rules.ngd(2.0, path="dense").velocity(net, task)
+    for a, b in zip(auto, dense):
+        np.testing.assert_array_equal(a, b)
