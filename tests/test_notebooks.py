@@ -10,10 +10,10 @@ nbclient = pytest.importorskip("nbclient")
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_four_notebooks():
+def test_there_are_five_notebooks():
     assert [p.name for p in NOTEBOOKS] == [
         "01_quickstart.ipynb", "02_phase_portraits.ipynb", "03_teacher_student.ipynb",
-        "04_weight_decay_gn_norm.ipynb"]
+        "04_weight_decay_gn_norm.ipynb", "05_ensembles.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
