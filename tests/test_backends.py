@@ -1,13 +1,11 @@
 """The torch backend: the same vector fields and runs as numpy, on float64 tensors.
 
 Runs on torch's CPU build in CI; the CUDA tests run only where torch sees a GPU. Without torch
-the torch tests skip and the numpy-only install keeps working (checked in a subprocess).
+this module skips; tests/test_integrate.py checks that numpy-only installs keep working.
 """
 
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -164,25 +162,3 @@ def test_bad_device_names_the_argument():
         backends.get("torch", "tpu")
     with pytest.raises(TypeError, match="device must be a string"):
         backends.get("torch", 0)
-
-
-def test_numpy_install_works_without_torch():
-    """With torch hidden, numpy runs work, torch is never imported, and asking for it says
-    how to install it."""
-    code = (
-        "import sys; sys.modules['torch'] = None\n"
-        "import numpy as np, dlnsim\n"
-        "from dlnsim import Network, Task, rules\n"
-        "net, task = Network.random((3, 3, 3), seed=0), Task(np.eye(3))\n"
-        "tr = dlnsim.simulate(net, task, rules.ngd(2), [0, 1], quiet=True)\n"
-        "assert tr.success\n"
-        "e = dlnsim.simulate_ensemble([net, net], task, rules.ngd(2), [0, 1], quiet=True)\n"
-        "assert e.success\n"
-        "try:\n"
-        "    dlnsim.simulate(net, task, rules.gd(), [0, 1], backend='torch', quiet=True)\n"
-        "except ValueError as exc:\n"
-        "    print(exc)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert "needs PyTorch" in out and "dlnsim[torch]" in out

@@ -2,6 +2,8 @@
 
 import math
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -360,3 +362,25 @@ def test_simulate_ensemble_rejects_mixed_widths_and_wrong_types():
         dlnsim.simulate_ensemble(nets[0], task, rules.gd(), [0, 1], quiet=True)
     with pytest.raises(TypeError, match=r"task\[1\] must be a Task"):
         dlnsim.simulate_ensemble(nets, [task, "x", task], rules.gd(), [0, 1], quiet=True)
+
+
+def test_numpy_install_works_without_torch():
+    """With torch hidden, numpy runs work, torch is never imported, and asking for it says
+    how to install it."""
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import numpy as np, dlnsim\n"
+        "from dlnsim import Network, Task, rules\n"
+        "net, task = Network.random((3, 3, 3), seed=0), Task(np.eye(3))\n"
+        "tr = dlnsim.simulate(net, task, rules.ngd(2), [0, 1], quiet=True)\n"
+        "assert tr.success\n"
+        "e = dlnsim.simulate_ensemble([net, net], task, rules.ngd(2), [0, 1], quiet=True)\n"
+        "assert e.success\n"
+        "try:\n"
+        "    dlnsim.simulate(net, task, rules.gd(), [0, 1], backend='torch', quiet=True)\n"
+        "except ValueError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "needs PyTorch" in out and "dlnsim[torch]" in out
