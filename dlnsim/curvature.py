@@ -108,19 +108,31 @@ def batched_vjp(parts: tuple[list, list], cotangent) -> tuple:
     return tuple(_mT(a) @ cotangent @ _mT(b) for a, b in zip(above, below))
 
 
-def _dense_kernel(parts: tuple[list, list], r=None):
-    """``K = sum_i L_i kron M_i`` on stacks, row-major ``vec``; ``r = S^{1/2}`` or None (S = I)."""
+def batched_kernel_factors(parts: tuple[list, list], r=None) -> tuple[list, list]:
+    """``L_i = W_{>i} W_{>i}^T`` and ``M_i = R W_{<i}^T W_{<i} R`` of ``K(X) = sum_i L_i X M_i``,
+    on stacks; ``r = S^{1/2}`` or None (S = I)."""
     above, below = parts
-    xp = array_namespace(above[0], below[0])
+    left = [a @ _mT(a) for a in above]
+    right = [_mT(b) @ b if r is None else r @ _mT(b) @ b @ r for b in below]
+    return left, right
+
+
+def _kron_sum(left: Sequence, right: Sequence):
+    """``sum_i L_i kron M_i`` on stacks by broadcasting (row-major ``vec``; ``M_i`` symmetric)."""
+    xp = array_namespace(*left, *right)
     out = None
-    for a, b in zip(above, below):
-        left = a @ _mT(a)
-        right = _mT(b) @ b if r is None else r @ _mT(b) @ b @ r
-        kron = left[..., :, None, :, None] * right[..., None, :, None, :]
-        n = left.shape[-1] * right.shape[-1]
+    for l, m in zip(left, right):
+        kron = l[..., :, None, :, None] * m[..., None, :, None, :]
+        n = l.shape[-1] * m.shape[-1]
         kron = xp.reshape(kron, kron.shape[:-4] + (n, n))
         out = kron if out is None else out + kron
-    return 0.5 * (out + _mT(out))
+    return out
+
+
+def _dense_kernel(parts: tuple[list, list], r=None):
+    """The dense map-space kernel ``K`` on stacks, symmetrised against round-off."""
+    k = _kron_sum(*batched_kernel_factors(parts, r))
+    return 0.5 * (k + _mT(k))
 
 
 def _max_last(x, keepdims: bool = True):
@@ -302,7 +314,7 @@ class MapKernel:
 
     def dense(self) -> np.ndarray:
         """``K`` as an ``(n_d n_0) x (n_d n_0)`` matrix acting on row-major ``vec(X)``."""
-        return sum(np.kron(l, m) for l, m in zip(self.left, self.right))  # M_i symmetric
+        return _kron_sum(self.left, self.right)
 
     @cached_property
     def eigh(self) -> tuple[np.ndarray, np.ndarray]:
@@ -314,19 +326,18 @@ class MapKernel:
                       rcond: float = DEFAULT_RCOND) -> np.ndarray:
         """``K^{+1/q} X`` (pseudo-inverse) or ``(K + eps I)^{-1/q} X`` (damped)."""
         q, damping, rcond = _check_spectral(q, damping, rcond)
+        x = np.asarray(x, dtype=np.float64).reshape(self.shape)
         if math.isinf(q):
-            return np.array(x, dtype=np.float64)
+            return x.copy()
         evals, evecs = self.eigh
-        coef = evecs.T @ np.ravel(x)
-        return (evecs @ (inverse_power(evals, q, damping, rcond) * coef)).reshape(self.shape)
+        f = inverse_power(evals, q, damping, rcond)
+        return _rotate(evecs, lambda c: f * c, x)
 
 
 def map_kernel(net: Network, input_cov=None) -> MapKernel:
     """The map-space kernel ``K = J_R J_R^T`` of ``net`` under input covariance ``S``."""
-    r = _sqrt_psd(_cov(net, input_cov))
-    left = tuple(net.above(i) @ net.above(i).T for i in range(net.depth))
-    right = tuple(r @ net.below(i).T @ net.below(i) @ r for i in range(net.depth))
-    return MapKernel(left, right)
+    left, right = batched_kernel_factors(_parts(net), _sqrt_psd(_cov(net, input_cov)))
+    return MapKernel(tuple(left), tuple(right))
 
 
 def jvp_r(net: Network, tangents: Sequence[np.ndarray], input_cov=None) -> np.ndarray:
