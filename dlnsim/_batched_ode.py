@@ -30,7 +30,8 @@ from array_api_compat import array_namespace
 from array_api_compat import device as _device
 from tqdm.auto import tqdm
 
-from dlnsim._ode import STALL_WINDOW
+from dlnsim import _validate as V
+from dlnsim._ode import STALL_WINDOW, step_grid
 
 # Dormand & Prince (1980), the 5(4) pair with the FSAL property.
 _C = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0)
@@ -46,6 +47,7 @@ _B = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84)
 # Error estimate: 5th-order minus embedded 4th-order weights (seven stages, the last is FSAL).
 _E = (-71 / 57600, 0.0, 71 / 16695, -71 / 1920, 17253 / 339200, -22 / 525, 1 / 40)
 SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
+SOLVERS = ("dopri5", "rk4")
 
 Field = Callable[[object, object], object]
 
@@ -60,6 +62,57 @@ class BatchResult:
     status: np.ndarray
     message: list[str]
     nfev: int
+
+
+@dataclass(frozen=True)
+class Options:
+    """Validated integration options; build with :meth:`checked`."""
+
+    method: str
+    solver: str
+    t: np.ndarray
+    rtol: float
+    atol: float
+    dt: float | None
+    max_norm: float
+    max_steps: int
+    min_step: float
+
+    @classmethod
+    def checked(cls, method: str, solver: str, t, rtol: float = 1e-10, atol: float = 1e-12,
+                dt: float | None = None, max_norm: float = 1e8, max_steps: int = 1_000_000,
+                min_step: float = 1e-6) -> Options:
+        """Check every option, naming the argument on bad input."""
+        common = (V.positive(max_norm, "max_norm"), V.positive_int(max_steps, "max_steps"),
+                  V.positive(min_step, "min_step"))
+        if method == "discrete":  # the solver options do not apply
+            return cls(method, solver, step_grid(t), rtol, atol, dt, *common)
+        if method != "ode":
+            raise ValueError(f"method must be 'ode' or 'discrete', got {method!r}")
+        if solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS} for an ensemble or the torch "
+                             f"backend, got {solver!r}")
+        if solver == "rk4":
+            if dt is None:
+                raise ValueError("dt must be given for solver='rk4'")
+            dt = V.positive(dt, "dt")
+        return cls(method, solver, V.time_grid(t), V.positive(rtol, "rtol"),
+                   V.positive(atol, "atol"), dt, *common)
+
+    @property
+    def label(self) -> str:
+        return "discrete" if self.method == "discrete" else f"ode:{self.solver}"
+
+
+def solve(field: Field, y0, opts: Options, quiet: bool = False,
+          desc: str = "simulate") -> BatchResult:
+    """Run the integrator that ``opts`` names."""
+    if opts.method == "discrete":
+        return discrete(field, y0, opts.t, opts.max_norm, quiet, desc)
+    if opts.solver == "rk4":
+        return rk4(field, y0, opts.t, opts.dt, opts.max_norm, quiet, desc)
+    return dopri5(field, y0, opts.t, opts.rtol, opts.atol, opts.max_norm, opts.max_steps,
+                  opts.min_step, quiet, desc)
 
 
 class _Run:

@@ -61,6 +61,13 @@ def nonnegative(x, name: str) -> float:
     return v
 
 
+def positive_int(x, name: str) -> int:
+    """A positive integer (bools refused)."""
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 1:
+        raise ValueError(f"{name} must be a positive integer, got {x!r}")
+    return int(x)
+
+
 def order_q(q, name: str = "q") -> float:
     """The curvature-correction order: a real number in [1, inf] (inf is gradient descent)."""
     v = real(q, name)

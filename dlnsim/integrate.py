@@ -18,7 +18,7 @@ from dlnsim.rules import Rule, Stack
 from dlnsim.task import Task
 from dlnsim.trajectory import Ensemble, Trajectory, from_weights
 
-BATCHED_SOLVERS = ("dopri5", "rk4")
+BATCHED_SOLVERS = _batched_ode.SOLVERS
 
 
 def simulate(
@@ -98,7 +98,7 @@ def simulate(
         rtol, atol = _ode.check_solver_options(solver, rtol, atol)
         grid = V.time_grid(t)
         res = _ode.ode(lambda _t, y: velocity(y), net.flat(), grid, solver, rtol, atol,
-                       max_norm, _max_steps(max_steps), quiet, desc=rule.name,
+                       max_norm, V.positive_int(max_steps, "max_steps"), quiet, desc=rule.name,
                        min_step=V.positive(min_step, "min_step"))
     else:
         grid = _ode.step_grid(t)
@@ -172,24 +172,10 @@ def simulate_ensemble(
                          f"{lrs.shape}")
     for x in lrs:
         V.positive(float(x), "lr")
-    max_norm = V.positive(max_norm, "max_norm")
     be = backends.get(backend, device)
-    if method == "ode":
-        if solver not in BATCHED_SOLVERS:
-            raise ValueError(f"solver must be one of {BATCHED_SOLVERS} for an ensemble or the "
-                             f"torch backend, got {solver!r}")
-        grid = V.time_grid(t)
-        rtol, atol = V.positive(rtol, "rtol"), V.positive(atol, "atol")
-        if solver == "rk4":
-            if dt is None:
-                raise ValueError("dt must be given for solver='rk4'")
-            dt = V.positive(dt, "dt")
-        max_steps = _max_steps(max_steps)
-        min_step = V.positive(min_step, "min_step")
-    elif method == "discrete":
-        grid = _ode.step_grid(t)
-    else:
-        raise ValueError(f"method must be 'ode' or 'discrete', got {method!r}")
+    opts = _batched_ode.Options.checked(method, solver, t, rtol, atol, dt, max_norm, max_steps,
+                                        min_step)
+    grid = opts.t
 
     widths = nets[0].widths
     flat0 = np.stack([n.flat() for n in nets])
@@ -208,13 +194,7 @@ def simulate_ensemble(
         field = be.guard(_stack_field(r, stack, lr_b, widths))
         y0 = be.asarray(flat0[members])
         desc = r.name if len(groups) == 1 else f"{r.name} ({len(members)})"
-        if method == "discrete":
-            res = _batched_ode.discrete(field, y0, grid, max_norm, quiet, desc)
-        elif solver == "dopri5":
-            res = _batched_ode.dopri5(field, y0, grid, rtol, atol, max_norm, max_steps,
-                                      min_step, quiet, desc)
-        else:
-            res = _batched_ode.rk4(field, y0, grid, dt, max_norm, quiet, desc)
+        res = _batched_ode.solve(field, y0, opts, quiet, desc)
         for k, y in enumerate(res.y):
             if out[k] is None:
                 out[k] = np.zeros((b, flat0.shape[1]))
@@ -232,7 +212,7 @@ def simulate_ensemble(
         t=np.asarray(grid, dtype=float), weights=weights, map=maps, loss=loss, saved=saved,
         status=status, message=tuple(message), tasks=tuple(tasks),
         rule=tuple(r.name for r in rules_), lr=np.array(lrs),
-        method="discrete" if method == "discrete" else f"ode:{solver}", backend=str(be),
+        method=opts.label, backend=str(be),
         nfev=nfev,
     )
 
@@ -293,12 +273,6 @@ def _check_run(net, task, rule, where: str = "") -> None:
     if net.map.shape != task.target.shape:
         raise ValueError(f"task{where}'s target has shape {task.target.shape} but the "
                          f"network's map has shape {net.map.shape}")
-
-
-def _max_steps(max_steps) -> int:
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-    return max_steps
 
 
 def optimize(net: Network, task: Task, optimizer, steps: int, seed: int = 0,

@@ -129,7 +129,7 @@ def simulate(sigma0, target, t, q: float = 2.0, block_diagonal: bool = False, lr
     be = backends.get(backend, device)
     if solver is None:
         solver = "DOP853" if be.name == "numpy" else "dopri5"
-    if be.name != "numpy" or (method == "ode" and solver in _BATCHED):
+    if be.name != "numpy" or (method == "ode" and solver in _batched_ode.SOLVERS):
         target_b = be.asarray(s_star[None])
 
         def stack_field(y, idx):
@@ -151,29 +151,11 @@ def simulate(sigma0, target, t, q: float = 2.0, block_diagonal: bool = False, lr
     return ModeTrajectory(res.t, np.stack(res.y).reshape((-1,) + shape), res.status, res.message)
 
 
-_BATCHED = ("dopri5", "rk4")
-
-
 def _run_batched(be, field, y0, t, method, solver, rtol, atol, max_norm, quiet,
                  dt) -> _ode.Result:
     """One member through the batched integrators; back to a numpy :class:`_ode.Result`."""
-    max_norm = V.positive(max_norm, "max_norm")
-    field = be.guard(field)
-    if method == "discrete":
-        res = _batched_ode.discrete(field, y0, _ode.step_grid(t), max_norm, quiet, "modes")
-    elif method != "ode":
-        raise ValueError(f"method must be 'ode' or 'discrete', got {method!r}")
-    elif solver == "dopri5":
-        res = _batched_ode.dopri5(field, y0, V.time_grid(t), V.positive(rtol, "rtol"),
-                                  V.positive(atol, "atol"), max_norm, quiet=quiet, desc="modes")
-    elif solver == "rk4":
-        if dt is None:
-            raise ValueError("dt must be given for solver='rk4'")
-        res = _batched_ode.rk4(field, y0, V.time_grid(t), V.positive(dt, "dt"), max_norm,
-                               quiet, "modes")
-    else:
-        raise ValueError(f"solver must be one of {_BATCHED} with backend={be.name!r}, "
-                         f"got {solver!r}")
+    opts = _batched_ode.Options.checked(method, solver, t, rtol, atol, dt, max_norm)
+    res = _batched_ode.solve(be.guard(field), y0, opts, quiet, "modes")
     k = int(res.saved[0])
     return _ode.Result(res.t[:k], [be.to_numpy(y)[0] for y in res.y[:k]], int(res.status[0]),
                        res.message[0], res.nfev)
