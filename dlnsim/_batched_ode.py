@@ -31,7 +31,7 @@ from array_api_compat import device as _device
 from tqdm.auto import tqdm
 
 from dlnsim import _validate as V
-from dlnsim._ode import STALL_WINDOW, step_grid
+from dlnsim._ode import STALL_WINDOW, stall_message, step_grid, too_large_message
 
 # Dormand & Prince (1980), the 5(4) pair with the FSAL property.
 _C = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0)
@@ -165,8 +165,7 @@ class _Run:
         big = norms > self.max_norm
         whens = [when] * len(members) if isinstance(when, str) else list(when)
         for j in np.flatnonzero(big):
-            self.stop(members[j:j + 1], 1, f"diverged: state norm {norms[j]:.3g} exceeded "
-                                           f"max_norm = {self.max_norm:.3g} at {whens[j]}")
+            self.stop(members[j:j + 1], 1, too_large_message(norms[j], self.max_norm, whens[j]))
         return ~big
 
     def save(self, k: int, members: np.ndarray, y) -> None:
@@ -290,10 +289,7 @@ def dopri5(field: Field, y0, t: np.ndarray, rtol: float = 1e-10, atol: float = 1
                 continue
             if steps[m] % STALL_WINDOW == 0:
                 if now[m] - window_start[m] < min_step * span:
-                    run.stop(np.array([m]), -1, (
-                        f"step size underflow: {STALL_WINDOW} steps advanced t by only "
-                        f"{now[m] - window_start[m]:.3g} up to t = {now[m]:.6g}; the vector "
-                        "field is singular or discontinuous here (try damping)"))
+                    run.stop(np.array([m]), -1, stall_message(now[m] - window_start[m], now[m]))
                     continue
                 window_start[m] = now[m]
             if steps[m] >= max_steps:

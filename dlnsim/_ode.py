@@ -53,11 +53,20 @@ def _finite_velocity(fun: Callable[[float, np.ndarray], np.ndarray], counter: li
     return wrapped
 
 
+def too_large_message(norm: float, max_norm: float, when: str) -> str:
+    """The message of a run whose state norm passed ``max_norm`` (status 1)."""
+    return f"diverged: state norm {norm:.3g} exceeded max_norm = {max_norm:.3g} at {when}"
+
+
+def stall_message(advance: float, t: float) -> str:
+    """The message of a run whose last ``STALL_WINDOW`` steps advanced time by ``advance``."""
+    return (f"step size underflow: {STALL_WINDOW} steps advanced t by only {advance:.3g} up to "
+            f"t = {t:.6g}; the vector field is singular or discontinuous here (try damping)")
+
+
 def _too_large(y: np.ndarray, max_norm: float, when: str) -> str | None:
     norm = float(np.linalg.norm(y))
-    if norm > max_norm:
-        return f"diverged: state norm {norm:.3g} exceeded max_norm = {max_norm:.3g} at {when}"
-    return None
+    return too_large_message(norm, max_norm, when) if norm > max_norm else None
 
 
 def ode(fun, y0: np.ndarray, t: np.ndarray, solver: str = "DOP853", rtol: float = 1e-10,
@@ -111,10 +120,7 @@ def ode(fun, y0: np.ndarray, t: np.ndarray, solver: str = "DOP853", rtol: float 
                 break
             if steps % STALL_WINDOW == 0:
                 if integ.t - window_start < min_step * (t[-1] - t[0]):
-                    status, message = -1, (
-                        f"step size underflow: {STALL_WINDOW} steps advanced t by only "
-                        f"{integ.t - window_start:.3g} up to t = {integ.t:.6g}; the vector field "
-                        "is singular or discontinuous here (try damping)")
+                    status, message = -1, stall_message(integ.t - window_start, integ.t)
                     break
                 window_start = integ.t
             if steps >= max_steps and integ.status == "running":

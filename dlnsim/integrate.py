@@ -189,7 +189,7 @@ def simulate_ensemble(
         groups.setdefault(id(r), []).append(i)
     for members in groups.values():
         r = rules_[members[0]]
-        stack = _task_stack(be, [tasks[i] for i in members])
+        stack = Stack.from_tasks([tasks[i] for i in members], be.asarray)
         lr_b = be.asarray(lrs[members])
         field = be.guard(_stack_field(r, stack, lr_b, widths))
         y0 = be.asarray(flat0[members])
@@ -232,21 +232,6 @@ def _stack_field(rule: Rule, stack: Stack, lr, widths):
         return lr[idx][:, None] * flat
 
     return field
-
-
-def _task_stack(be, tasks: Sequence[Task]) -> Stack:
-    """The tasks of a group as a :class:`Stack` on the backend (weights filled in later)."""
-    same = all(tk is tasks[0] for tk in tasks)
-    chosen = tasks[:1] if same else tasks
-
-    def stacked(get):
-        return be.asarray(np.stack([get(tk) for tk in chosen]))
-
-    target = stacked(lambda tk: tk.target)
-    if all(tk.is_whitened for tk in chosen):
-        return Stack((), target)
-    return Stack((), target, stacked(lambda tk: tk.input_cov),
-                 stacked(lambda tk: tk.input_cov_sqrt))
 
 
 def _per_member(x, b: int, kind: type, name: str) -> list:

@@ -56,16 +56,26 @@ class Stack:
     input_cov_sqrt: Any = None
 
     @classmethod
+    def from_tasks(cls, tasks: Sequence[Task], asarray=np.asarray) -> Stack:
+        """The tasks' arrays stacked by ``asarray`` (a backend's), without weights yet.
+
+        Tasks that are all one object are stored once (leading dimension 1, shared).
+        """
+        if all(tk is tasks[0] for tk in tasks):
+            tasks = tasks[:1]
+
+        def stacked(get):
+            return asarray(np.stack([get(tk) for tk in tasks]))
+
+        if all(tk.is_whitened for tk in tasks):
+            return cls((), stacked(lambda tk: tk.target))
+        return cls((), stacked(lambda tk: tk.target), stacked(lambda tk: tk.input_cov),
+                   stacked(lambda tk: tk.input_cov_sqrt))
+
+    @classmethod
     def from_network(cls, net: Network, task: Task) -> Stack:
         """A stack of one (numpy)."""
-        if task.is_whitened:
-            return cls(tuple(w[None] for w in net.weights), task.target[None])
-        return cls(tuple(w[None] for w in net.weights), task.target[None],
-                   task.input_cov[None], task.input_cov_sqrt[None])
-
-    def with_weights(self, weights: Sequence) -> Stack:
-        """The same tasks with other weights (e.g. the ODE state)."""
-        return replace(self, weights=tuple(weights))
+        return replace(cls.from_tasks([task]), weights=tuple(w[None] for w in net.weights))
 
     def take(self, idx, weights: Sequence | None = None) -> Stack:
         """Members ``idx`` (an integer array of the stack's namespace); shared tasks stay.

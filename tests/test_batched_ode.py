@@ -1,7 +1,5 @@
 """The batched integrators (numpy arrays here; tests/test_backends.py runs them on torch)."""
 
-import math
-
 import numpy as np
 import pytest
 
@@ -145,4 +143,4 @@ def test_max_steps_stops_with_status_minus_1():
 def test_initial_step_heuristic_handles_a_zero_field():
     res = B.dopri5(lambda y, idx: np.zeros_like(y), np.zeros((2, 2)), T, quiet=True)
     assert np.all(res.status == 0) and np.all(np.stack(res.y) == 0)
-    assert res.nfev < 100 and math.isfinite(res.nfev)
+    assert res.nfev < 100  # the heuristic's floor step grows 10x per step, no grinding
