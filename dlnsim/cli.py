@@ -41,7 +41,10 @@ def _q(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from dlnsim._version import __version__
+
     p = _Parser(prog="dlnsim", description="Analytical deep-linear-network simulator.")
+    p.add_argument("--version", action="version", version=f"dlnsim {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     v = sub.add_parser("verify", help="check every claim of the catalogue against numerics")
     v.add_argument("--only", default=None, metavar="GLOB",
