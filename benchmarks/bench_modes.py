@@ -1,4 +1,4 @@
-"""Throughput of the vectorised singular-mode dynamics (DESIGN.md target: >= 1e6 mode-steps/s).
+"""Throughput of the vectorised singular-mode dynamics (target: >= 1e6 mode-steps/s).
 
     python benchmarks/bench_modes.py [--modes 10000] [--depth 4] [--steps 200]
 

@@ -20,7 +20,8 @@ import time
 import numpy as np
 from _timing import best_time  # benchmarks/ is on sys.path when run as a script
 
-from dlnsim import Network, Task, curvature, krylov, rules, simulate
+from dlnsim import Network, Task, curvature, rules, simulate
+from dlnsim.curvature import krylov
 
 
 def direction(net: Network, task: Task, q: float, path: str) -> np.ndarray:

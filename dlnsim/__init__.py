@@ -1,16 +1,29 @@
 """dlnsim: an analytical deep-linear-network simulator.
 
 Learning dynamics of deep linear networks under gradient descent, (fractional) natural
-gradient, block-diagonal variants and weight decay. The layout and conventions are described
-in the README's architecture section.
+gradient, block-diagonal variants, weight decay and the papers' optimisers, checked against
+closed forms, conservation laws and dense references. The layout and the conventions are in
+the README's architecture section.
 """
 
 from dlnsim import curvature, modes, rules, symbolic
 from dlnsim._version import __version__
 from dlnsim.integrate import simulate, simulate_ensemble
 from dlnsim.network import Network
+from dlnsim.solve import Limits, Status
 from dlnsim.task import Task
 from dlnsim.trajectory import Ensemble, Trajectory
 
-__all__ = ["Network", "Task", "Trajectory", "Ensemble", "simulate", "simulate_ensemble", "rules",
-           "modes", "curvature", "symbolic", "__version__"]
+__all__ = ["Ensemble", "Limits", "Network", "Status", "Task", "Trajectory", "__version__",
+           "curvature", "modes", "rules", "simulate", "simulate_ensemble", "symbolic"]
+
+_LEGACY_MODULES = ("kfac", "hcgd", "noise", "krylov")
+
+
+def __getattr__(name: str):
+    """Deprecated module names of the flat layout (``dlnsim.kfac`` and friends)."""
+    if name in _LEGACY_MODULES:
+        from dlnsim._deprecated import legacy_module
+
+        return legacy_module(name)
+    raise AttributeError(f"module 'dlnsim' has no attribute {name!r}")

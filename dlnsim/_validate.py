@@ -104,3 +104,15 @@ def time_grid(t, name: str = "t") -> np.ndarray:
     if np.any(np.diff(a) <= 0):
         raise ValueError(f"{name} must be strictly increasing")
     return a
+
+
+def seed(x, name: str = "seed", allow_none: bool = False) -> int | None:
+    """A random seed: an integer >= 0 (numpy integers too; bools refused)."""
+    if x is None and allow_none:
+        return None
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+        raise TypeError(f"{name} must be a non-negative integer, got {type(x).__name__} "
+                        f"{x!r}")
+    if x < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {x}")
+    return int(x)

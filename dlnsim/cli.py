@@ -148,7 +148,7 @@ def _cmd_verify(a) -> int:
 
 
 def _cmd_validate_backend(a) -> int:
-    from dlnsim.verify import backend
+    from dlnsim import validate_backend as backend
 
     results = backend.validate(a.device, quick=a.quick, quiet=a.quiet)
     width = max(len(r.case) for r in results)

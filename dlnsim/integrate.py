@@ -1,133 +1,88 @@
 """``simulate`` and ``simulate_ensemble``: full-matrix learning dynamics under a rule.
 
-``simulate`` runs one network with scipy's solvers (numpy) or dlnsim's batched ones (either
-backend); ``simulate_ensemble`` runs many at once on numpy or torch (CPU/GPU), batched over a
-leading ensemble dimension. Both evaluate the same vector field, :meth:`Rule.stack_velocity`.
+Both build the rule's vector field on a :class:`~dlnsim.rules.Stack` once (tasks stacked once,
+nothing validated or rebuilt per evaluation) and hand it to :func:`dlnsim.solve.solve`, which
+owns the integration loop. A lone numpy run can use scipy's solvers; ensembles and the torch
+backend use the batched ones (``dopri5``, ``rk4``) or discrete steps.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
-from dlnsim import _batched_ode, _ode, backends
 from dlnsim import _validate as V
+from dlnsim import backends
 from dlnsim.network import Network, unflatten
-from dlnsim.rules import Rule, Stack
+from dlnsim.rules import Context, Rule, Stack
+from dlnsim.rules.core import check_pair
+from dlnsim.solve import Limits, Options, check_memory, memory_estimate, solve
 from dlnsim.task import Task
-from dlnsim.trajectory import Ensemble, Trajectory, from_weights
+from dlnsim.trajectory import Ensemble, Trajectory
 
-BATCHED_SOLVERS = _batched_ode.SOLVERS
+BATCHED_SOLVERS = ("dopri5", "rk4")
+_LEGACY = ("max_norm", "max_steps", "min_step")
 
 
-def simulate(
-    net: Network,
-    task: Task,
-    rule: Rule,
-    t,
-    lr: float = 1.0,
-    method: str = "ode",
-    solver: str | None = None,
-    rtol: float = 1e-10,
-    atol: float = 1e-12,
-    max_norm: float = 1e8,
-    max_steps: int = 1_000_000,
-    min_step: float = 1e-6,
-    quiet: bool = False,
-    backend: str = "numpy",
-    device: str | None = None,
-    dt: float | None = None,
-) -> Trajectory:
+def simulate(net: Network, task: Task, rule: Rule, t, lr: float = 1.0, method: str = "ode",
+             solver: str | None = None, *, rtol: float = 1e-10, atol: float = 1e-12,
+             dt: float | None = None, limits: Limits | None = None, quiet: bool = False,
+             backend: str = "numpy", device: str | None = None, **legacy) -> Trajectory:
     """Integrate ``dw/dt = lr * rule.velocity(w)`` (``method="ode"``) or iterate
-    ``w <- w + lr * rule.velocity(w)`` (``method="discrete"``).
+    ``w <- w + lr * velocity`` (``method="discrete"``, every rule, stateful ones included).
 
     Parameters
     ----------
     net, task, rule
-        Initial network, task and update rule.
+        Initial network, task and update rule (:mod:`dlnsim.rules`).
     t
         Save times, strictly increasing; ``t[0]`` is the time of ``net``. For discrete runs,
         integer step numbers.
     lr
         Learning rate ``eta > 0``.
-    solver, rtol, atol
+    method
+        ``"ode"`` or ``"discrete"``. Stateful or stochastic rules (K-FAC, HCGD, noisy and
+        minibatch SGD) are discrete-time optimisers and refuse ``"ode"``.
+    solver, rtol, atol, dt
         ODE runs only. A ``scipy.integrate`` one-step method (``"DOP853"``, the numpy default,
-        ``"RK45"``, ``"Radau"``, ...; numpy backend), or dlnsim's batched ``"dopri5"``
-        (Dormand-Prince 5(4), the torch default) or fixed-step ``"rk4"`` (needs ``dt``), which
-        run on either backend. The default tolerances keep the global error near 1e-10 relative.
-    max_norm
-        The run stops with status 1 ("diverged") when ``||w||`` exceeds this.
-    max_steps
-        Cap on accepted ODE steps (status -1 when hit).
-    min_step
-        The run stops with status -1 when 2000 consecutive accepted steps advance time by less
-        than ``min_step * (t[-1] - t[0])`` (a singular or discontinuous vector field).
+        ``"RK45"``, ``"Radau"``, ``"LSODA"``, ...; numpy backend), or dlnsim's batched
+        ``"dopri5"`` (Dormand-Prince 5(4), the torch default) or fixed-step ``"rk4"`` (step
+        ``dt``), which run on either backend. The default tolerances keep the global error
+        near 1e-10 relative. Stiff runs (a large ``lr`` on an explicit solver) stop within the
+        evaluation budget and say so; ``solver="Radau"`` or ``"LSODA"`` handle them.
+    limits
+        :class:`dlnsim.solve.Limits`: ``max_norm`` (status 1 above it), ``max_steps``,
+        ``min_step`` (stall), ``max_evals`` (budget), ``max_memory`` (refused up front).
+        The keywords ``max_norm=``, ``max_steps=``, ``min_step=`` are deprecated aliases.
     quiet
         Hide the progress bar.
     backend, device
         ``"numpy"`` or ``"torch"`` (float64 tensors on ``device``: ``"cpu"``, ``"cuda"``).
-    dt
-        Step size of ``solver="rk4"``.
 
     Returns
     -------
     Trajectory
-        With ``status``/``message`` like ``solve_ivp``; a diverged run keeps its good prefix and
-        never returns NaNs.
+        With ``status`` (:class:`dlnsim.solve.Status`) and ``message`` as in ``solve_ivp``; a
+        run that stops early (diverged, failed, interrupted) keeps its good prefix and never
+        returns NaNs.
     """
     _check_run(net, task, rule)
-    lr = V.positive(lr, "lr")
-    max_norm = V.positive(max_norm, "max_norm")
-    if method not in ("ode", "discrete"):
-        raise ValueError(f"method must be 'ode' or 'discrete', got {method!r}")
-    be = backends.get(backend, device)
-    if solver is None:
-        solver = "DOP853" if be.name == "numpy" else "dopri5"
-    if be.name != "numpy" or (method == "ode" and solver in BATCHED_SOLVERS):
-        ens = simulate_ensemble([net], task, rule, t, lr, method, solver, rtol, atol, max_norm,
-                                max_steps, min_step, quiet, backend, device, dt)
-        return ens.member(0)
-    widths = net.widths
-
-    def velocity(theta: np.ndarray) -> np.ndarray:
-        v = rule.velocity(Network(unflatten(theta, widths)), task)
-        return lr * np.concatenate([x.ravel() for x in v])
-
-    if method == "ode":
-        rtol, atol = _ode.check_solver_options(solver, rtol, atol)
-        grid = V.time_grid(t)
-        res = _ode.ode(lambda _t, y: velocity(y), net.flat(), grid, solver, rtol, atol,
-                       max_norm, V.positive_int(max_steps, "max_steps"), quiet, desc=rule.name,
-                       min_step=V.positive(min_step, "min_step"))
-    else:
-        grid = _ode.step_grid(t)
-        res = _ode.discrete(velocity, net.flat(), grid, max_norm, quiet, desc=rule.name)
-    return from_weights(
-        res.t, [unflatten(y, widths) for y in res.y], task, res.status, res.message,
-        method=method if method == "discrete" else f"ode:{solver}", rule=rule.name, lr=lr,
-        nfev=res.nfev,
-    )
+    if solver is None:  # scipy's DOP853 for a lone numpy run, else the batched dopri5
+        solver = "DOP853" if backend == "numpy" else "dopri5"
+    return simulate_ensemble([net], task, rule, t, lr, method, solver, rtol=rtol, atol=atol,
+                             dt=dt, limits=limits, quiet=quiet, backend=backend, device=device,
+                             **legacy).member(0)
 
 
-def simulate_ensemble(
-    nets: Sequence[Network],
-    task: Task | Sequence[Task],
-    rule: Rule | Sequence[Rule],
-    t,
-    lr=1.0,
-    method: str = "ode",
-    solver: str = "dopri5",
-    rtol: float = 1e-10,
-    atol: float = 1e-12,
-    max_norm: float = 1e8,
-    max_steps: int = 1_000_000,
-    min_step: float = 1e-6,
-    quiet: bool = False,
-    backend: str = "numpy",
-    device: str | None = None,
-    dt: float | None = None,
-) -> Ensemble:
+def simulate_ensemble(nets: Sequence[Network], task: Task | Sequence[Task],
+                      rule: Rule | Sequence[Rule], t, lr=1.0, method: str = "ode",
+                      solver: str | None = None, *, rtol: float = 1e-10, atol: float = 1e-12,
+                      dt: float | None = None, limits: Limits | None = None,
+                      quiet: bool = False, backend: str = "numpy", device: str | None = None,
+                      **legacy) -> Ensemble:
     """Run ``B`` networks at once, batched over a leading ensemble dimension.
 
     Every member follows exactly the run it would have alone: the ODE solvers keep a step
@@ -142,14 +97,14 @@ def simulate_ensemble(
         One task for all, or one per member (equal shapes).
     rule
         One rule for all, or one per member (e.g. several ``q``); members that share a rule
-        object are integrated together.
+        object are integrated together. A stochastic rule's member ``b`` of such a group draws
+        from child ``b`` of the rule's seed (``numpy.random.SeedSequence(seed).spawn``), so a
+        lone run is child 0.
     lr
         One learning rate, or one per member.
     solver
-        ``"dopri5"`` (adaptive, ``rtol``/``atol``) or ``"rk4"`` (fixed step ``dt``); ignored
-        for ``method="discrete"``.
-    backend, device
-        ``"numpy"`` (arrays on the host) or ``"torch"`` (float64 tensors on ``device``).
+        ``"dopri5"`` (default; adaptive, ``rtol``/``atol``) or ``"rk4"`` (fixed step ``dt``);
+        a scipy method for a single numpy member. Ignored for ``method="discrete"``.
     Other arguments are as in :func:`simulate`.
     """
     if isinstance(nets, Network) or isinstance(nets, (str, bytes)) \
@@ -165,22 +120,23 @@ def simulate_ensemble(
         if n.widths != nets[0].widths:
             raise ValueError(f"nets[{i}] has widths {n.widths}, nets[0] has {nets[0].widths}; "
                              "an ensemble needs equal widths")
-    lrs = np.broadcast_to(np.asarray(lr, dtype=float), (b,)) if np.ndim(lr) == 0 \
-        else np.asarray(lr, dtype=float)
-    if lrs.shape != (b,):
-        raise ValueError(f"lr must be a number or hold one value per network ({b}), got shape "
-                         f"{lrs.shape}")
-    for x in lrs:
-        V.positive(float(x), "lr")
+    lrs = _learning_rates(lr, b)
     be = backends.get(backend, device)
-    opts = _batched_ode.Options.checked(method, solver, t, rtol, atol, dt, max_norm, max_steps,
-                                        min_step)
-    grid = opts.t
-
+    limits = _limits(limits, legacy)
+    opts = Options.checked(method, "dopri5" if solver is None else solver, t, rtol, atol, dt,
+                           limits, batched=b > 1 or be.name != "numpy")
     widths = nets[0].widths
+    p = sum(n.size for n in nets[0].weights)
+    check_memory(memory_estimate(len(opts.t), b, p, widths[0] * widths[-1]
+                                 + sum(w * w for w in widths[1:-1])), limits)
+    for i, r in enumerate(rules_):
+        if r.stateful and opts.method != "discrete":
+            raise ValueError(f"rule[{i}] {r.name} is a discrete-time optimiser (it keeps state "
+                             "or draws random numbers): use method='discrete'")
+
     flat0 = np.stack([n.flat() for n in nets])
-    out = [None] * len(grid)
-    saved = np.zeros(b, dtype=np.int64)
+    out = np.repeat(flat0[:, None, :], len(opts.t), axis=1)  # (B, T, P)
+    saved = np.ones(b, dtype=np.int64)
     status = np.zeros(b, dtype=np.int64)
     message = [""] * b
     nfev = 0
@@ -189,49 +145,133 @@ def simulate_ensemble(
         groups.setdefault(id(r), []).append(i)
     for members in groups.values():
         r = rules_[members[0]]
-        stack = Stack.from_tasks([tasks[i] for i in members], be.asarray)
-        lr_b = be.asarray(lrs[members])
-        field = be.guard(_stack_field(r, stack, lr_b, widths))
-        y0 = be.asarray(flat0[members])
+        stack = replace(Stack.from_tasks([tasks[i] for i in members], be.asarray),
+                        weights=tuple(be.asarray(np.stack([nets[i].weights[k] for i in members]))
+                                      for k in range(len(widths) - 1)))
+        r.check(stack)
+        field = be.guard(_field(r, stack, be.asarray(lrs[members]), widths))
         desc = r.name if len(groups) == 1 else f"{r.name} ({len(members)})"
-        res = _batched_ode.solve(field, y0, opts, quiet, desc)
+        res = solve(field, be.asarray(flat0[members]), opts, quiet, desc, _stall_hint(r))
         for k, y in enumerate(res.y):
-            if out[k] is None:
-                out[k] = np.zeros((b, flat0.shape[1]))
-            out[k][members] = be.to_numpy(y)
+            out[members, k] = be.to_numpy(y)
         saved[members], status[members] = res.saved, res.status
         for j, i in enumerate(members):
             message[i] = res.message[j]
         nfev += res.nfev
-    weights = unflatten(np.stack(out, axis=1), widths)  # (B, T, P) -> (B, T, n_{i+1}, n_i)
+    weights = unflatten(out, widths)  # (B, T, n_{i+1}, n_i) per layer
     maps = weights[0]
     for w in weights[1:]:
         maps = w @ maps
-    loss = np.array([[tasks[i].loss(maps[i, k]) for k in range(len(grid))] for i in range(b)])
+    loss = np.array([[tasks[i].loss(maps[i, k]) for k in range(len(opts.t))] for i in range(b)])
     return Ensemble(
-        t=np.asarray(grid, dtype=float), weights=weights, map=maps, loss=loss, saved=saved,
+        t=np.asarray(opts.t, dtype=float), weights=weights, map=maps, loss=loss, saved=saved,
         status=status, message=tuple(message), tasks=tuple(tasks),
-        rule=tuple(r.name for r in rules_), lr=np.array(lrs),
-        method=opts.label, backend=str(be),
-        nfev=nfev,
+        rule=tuple(r.name for r in rules_), lr=np.array(lrs), method=opts.label,
+        backend=str(be), nfev=nfev,
     )
 
 
-def _stack_field(rule: Rule, stack: Stack, lr, widths):
-    """``field(y, idx)``: the rule's velocity for the members ``idx`` with flat states ``y``."""
+def _field(rule: Rule, stack: Stack, lr, widths):
+    """``field(y, idx)``: ``lr`` times the rule's velocity for the members ``idx`` with flat
+    states ``y``. A stateful rule advances its state once per call (the discrete stepper calls
+    the field once per step and member)."""
     sizes = [widths[i + 1] * widths[i] for i in range(len(widths) - 1)]
+    xp = stack.xp
+    states = list(rule.init(stack)) if rule.stateful else None
+    rngs = _generators(rule, stack.weights[0].shape[0]) if rule.stateful else None
+    count = np.zeros(stack.weights[0].shape[0], dtype=np.int64)
 
     def field(y, idx):
-        xp = stack.xp
         ws, k = [], 0
         for i, size in enumerate(sizes):
-            ws.append(xp.reshape(y[:, k:k + size], (y.shape[0], widths[i + 1], widths[i])))
+            ws.append(y[:, k:k + size].reshape((y.shape[0], widths[i + 1], widths[i])))
             k += size
-        v = rule.stack_velocity(stack.take(idx, ws))
+        sub = stack.take(idx, ws)
+        if states is None:
+            v = rule.stack_velocity(sub)
+        else:
+            v = _stateful_velocity(rule, sub, states, rngs, count, np.asarray(idx), lr[idx])
         flat = xp.concat([xp.reshape(x, (y.shape[0], -1)) for x in v], axis=1)
         return lr[idx][:, None] * flat
 
     return field
+
+
+def _stateful_velocity(rule: Rule, sub: Stack, states: list, rngs, count, idx, lr):
+    """One discrete step of a stateful rule for members ``idx``; writes their states back."""
+    own = tuple(_take_state(s, idx) for s in states)
+    ctxs = [Context(lr, tuple(g[i] for i in idx) if g is not None else (), int(count[idx[0]]))
+            for g in rngs]
+    d, new = rule.update(sub, own, ctxs)
+    for j, s in enumerate(new):
+        states[j] = _put_state(states[j], idx, s)
+    count[idx] += 1
+    return tuple(-p for p in d.params)
+
+
+def _take_state(state, idx):
+    """The rows ``idx`` of a state: arrays with a leading member axis, in dicts and tuples."""
+    if state is None:
+        return None
+    if isinstance(state, dict):
+        return {k: _take_state(v, idx) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_take_state(v, idx) for v in state)
+    return state[idx]
+
+
+def _put_state(state, idx, new):
+    """Write the rows ``idx`` of ``new`` into ``state`` (same structure); returns ``state``."""
+    if isinstance(state, dict):
+        return {k: _put_state(state[k], idx, new[k]) for k in state}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_put_state(o, idx, v) for o, v in zip(state, new))
+    if state is None:
+        return None
+    state[idx] = new
+    return state
+
+
+def _generators(rule: Rule, b: int) -> list:
+    """Per transform: one generator per member (child ``b`` of the transform's seed), or None."""
+    out = []
+    for t in rule.transforms:
+        if t.stochastic:
+            out.append([np.random.default_rng(s)
+                        for s in np.random.SeedSequence(t.seed).spawn(b)])
+        else:
+            out.append(None)
+    return out
+
+
+def _stall_hint(rule: Rule) -> str:
+    if any("ngd" in t.name for t in rule.transforms):
+        return "damping the preconditioner (rules.ngd(..., damping=1e-6)) regularises it"
+    return "try method='discrete', a smaller lr, or an implicit solver such as 'Radau'"
+
+
+def _limits(limits: Limits | None, legacy: dict) -> Limits:
+    unknown = set(legacy) - set(_LEGACY)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s) {sorted(unknown)}")
+    if not legacy:
+        return Limits() if limits is None else limits
+    warnings.warn(f"{', '.join(sorted(legacy))}=... is deprecated: pass "
+                  "limits=dlnsim.Limits(...)", DeprecationWarning, stacklevel=3)
+    base = Limits() if limits is None else limits
+    return Limits(**{**base.__dict__, **legacy})
+
+
+def _learning_rates(lr, b: int) -> np.ndarray:
+    if isinstance(lr, (str, bytes)):
+        raise TypeError(f"lr must be a number or a sequence of numbers, got {lr!r}")
+    if np.ndim(lr) == 0:
+        return np.full(b, V.positive(lr, "lr"))
+    vals = list(lr)
+    if len(vals) != b:
+        raise ValueError(f"lr must be a number or hold one value per network ({b}), got "
+                         f"{len(vals)}")
+    return np.array([V.positive(x, f"lr[{i}]") for i, x in enumerate(vals)])
 
 
 def _per_member(x, b: int, kind: type, name: str) -> list:
@@ -249,56 +289,25 @@ def _per_member(x, b: int, kind: type, name: str) -> list:
 
 
 def _check_run(net, task, rule, where: str = "") -> None:
-    if not isinstance(net, Network):
-        raise TypeError(f"net{where} must be a dlnsim.Network, got {type(net).__name__}")
-    if not isinstance(task, Task):
-        raise TypeError(f"task{where} must be a dlnsim.Task, got {type(task).__name__}")
+    check_pair(net, task, where)
     if not isinstance(rule, Rule):
         raise TypeError(f"rule{where} must be a dlnsim.rules.Rule, got {type(rule).__name__}")
-    if net.map.shape != task.target.shape:
-        raise ValueError(f"task{where}'s target has shape {task.target.shape} but the "
-                         f"network's map has shape {net.map.shape}")
 
 
 def optimize(net: Network, task: Task, optimizer, steps: int, seed: int = 0,
              save_every: int = 1, max_norm: float = 1e8) -> Trajectory:
-    """Train with a stateful discrete-time optimiser (K-FAC/TKFAC, HCGD, ...).
+    """Deprecated: ``simulate(net, task, rule, t, lr, method="discrete")`` runs every
+    optimiser now (the rules :func:`dlnsim.rules.kfac`, ``tkfac``, ``hcgd``, ``noisy_sgd``,
+    ``minibatch_sgd``). ``optimizer`` is one of the old objects of ``dlnsim.kfac``,
+    ``dlnsim.hcgd``, ``dlnsim.noise``; ``seed`` seeds its draws."""
+    from dlnsim._deprecated import as_rule
 
-    ``optimizer`` provides ``name``, ``init(net, task) -> state`` and
-    ``step(net, task, state, rng) -> (increment, state)``. Runs are reproducible bit for bit
-    from ``seed``; a run whose state turns non-finite or exceeds ``max_norm`` stops with status
-    1, one whose step raises an ``ArithmeticError`` (a failed inversion or solve) with -1.
-    """
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a dlnsim.Network, got {type(net).__name__}")
-    if not isinstance(task, Task):
-        raise TypeError(f"task must be a dlnsim.Task, got {type(task).__name__}")
-    for name, value in (("steps", steps), ("save_every", save_every)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    max_norm = V.positive(max_norm, "max_norm")
-    rng = np.random.default_rng(seed)
-    state = optimizer.init(net, task)
-    saved, times = [net.weights], [0]
-    status, message = 0, "reached the last save step"
-    for k in range(1, steps + 1):
-        try:
-            delta, state = optimizer.step(net, task, state, rng)
-        except (ArithmeticError, np.linalg.LinAlgError) as exc:
-            status, message = -1, f"the optimiser's step failed at step {k}: {exc}"
-            break
-        new = [w + d for w, d in zip(net.weights, delta)]
-        if not all(np.all(np.isfinite(w)) for w in new):
-            status, message = 1, f"diverged: the state became non-finite at step {k}"
-            break
-        norm = float(np.sqrt(sum(np.sum(w * w) for w in new)))
-        if norm > max_norm:
-            status, message = 1, (f"diverged: state norm {norm:.3g} exceeded max_norm = "
-                                  f"{max_norm:.3g} at step {k}")
-            break
-        net = Network(new)
-        if k % save_every == 0 or k == steps:
-            saved.append(net.weights)
-            times.append(k)
-    return from_weights(np.array(times), saved, task, status, message, method="discrete",
-                        rule=optimizer.name, lr=float(getattr(optimizer, "lr", 1.0)))
+    warnings.warn("dlnsim.integrate.optimize is deprecated: use dlnsim.simulate(net, task, "
+                  "rule, t, lr=..., method='discrete') with a rule of dlnsim.rules",
+                  DeprecationWarning, stacklevel=2)
+    steps = V.positive_int(steps, "steps")
+    save_every = V.positive_int(save_every, "save_every")
+    rule, lr = as_rule(optimizer, seed)
+    t = np.unique(np.append(np.arange(0, steps + 1, save_every), steps))
+    return simulate(net, task, rule, t, lr=lr, method="discrete", quiet=True,
+                    limits=Limits(max_norm=max_norm))

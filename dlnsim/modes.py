@@ -8,68 +8,64 @@ quotient) and ``sd = sbar - s*``, the rules are (unit learning rate)
 * block q-NGD-d: ``dsigma_i/dt = -d^{-1/q} sd j_i (j_i^2 + eps)^{-1/q}``   (eqs 20, 21)
 
 with ``eps = 0`` meaning the pseudo-inverse: a zero Jacobian gives zero velocity. Decoupled weight
-decay adds ``-lam sigma_i``. These are exactly the full-matrix rules restricted to networks aligned
-with the target's SVD (:meth:`dlnsim.Network.aligned`).
+decay adds ``-lam sigma_i``. These are the full-matrix rules restricted to networks aligned with
+the target's SVD (:meth:`dlnsim.Network.aligned`), and they are computed by the same rules:
+:mod:`dlnsim.rules` transforms act on a :class:`~dlnsim.rules.ModeStack` as on full matrices,
+so any chain of gd, ngd, l2, clip and weight_decay has a singular-mode field here.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_namespace
 
-from dlnsim import _batched_ode, _ode, backends, curvature
 from dlnsim import _validate as V
+from dlnsim import backends
+from dlnsim import rules as R
+from dlnsim.curvature import batched
+from dlnsim.curvature.spectral import DEFAULT_RCOND, inverse_power
+from dlnsim.solve import Limits, Options, solve
+from dlnsim.solve.status import Status
 
 
 # -- the singular-mode vector field -----------------------------------------------------------
 def jacobian(sigma):
-    """``j_i = prod_{k != i} sigma_k`` per mode, as prefix times suffix products.
+    """``j_i = prod_{k != i} sigma_k`` per mode (:func:`dlnsim.curvature.batched.mode_jacobian`);
+    any array namespace and leading dimensions (lists become float64 numpy arrays)."""
+    return batched.mode_jacobian(_as_array(sigma))
 
-    Any array namespace and leading dimensions (numpy lists are converted to float64).
-    """
-    sigma = _as_array(sigma)
-    xp = array_namespace(sigma)
-    d = sigma.shape[-1]
-    prefix = [xp.ones_like(sigma[..., 0])]
-    for i in range(d - 1):
-        prefix.append(prefix[-1] * sigma[..., i])
-    suffix = [xp.ones_like(sigma[..., 0])]
-    for i in range(d - 1, 0, -1):
-        suffix.append(suffix[-1] * sigma[..., i])
-    return xp.stack([p * s for p, s in zip(prefix, suffix[::-1])], axis=-1)
+
+def mode_rule(q: float = 2.0, block_diagonal: bool = False, damping: float = 0.0,
+              weight_decay: float = 0.0, max_speed: float | None = None) -> R.Rule:
+    """The rule the keyword shorthand names: ``chain(ngd(q, damping, block_diagonal),
+    clip(max_speed), weight_decay(weight_decay))``."""
+    parts = [R.ngd(q, damping=damping, block_diagonal=block_diagonal)]
+    if max_speed is not None:
+        parts.append(R.clip(max_speed))
+    parts.append(R.weight_decay(weight_decay))
+    return R.chain(*parts)
 
 
 def velocity(sigma, target, q: float = 2.0, block_diagonal: bool = False,
              damping: float = 0.0, weight_decay: float = 0.0,
-             max_speed: float | None = None):
+             max_speed: float | None = None, rule: R.Rule | None = None):
     """``dsigma/dt`` at unit learning rate, vectorized over ``(..., modes, d)``.
 
-    ``max_speed`` clips the preconditioned update's total norm (over all modes and layers of
-    each leading index, i.e. per ensemble member) before weight decay, as
-    :func:`dlnsim.rules.clip` does in a chain ``ngd -> clip -> decay``. Any array namespace
-    (numpy or torch); ``target`` broadcasts against ``sigma[..., 0]``.
+    ``rule`` is any chain of gd, ngd, l2, clip and weight_decay; without it the keywords name
+    one (:func:`mode_rule`). Clipping acts on the preconditioned update's total norm over all
+    modes and layers of each leading index (per ensemble member), as :func:`dlnsim.rules.clip`
+    does on full matrices. Any array namespace (numpy or torch); ``target`` broadcasts against
+    ``sigma[..., 0]``.
     """
     sigma = _as_array(sigma)
-    xp = array_namespace(sigma)
-    d = sigma.shape[-1]
-    j = jacobian(sigma)
-    sd = xp.prod(sigma, axis=-1) - target
-    if block_diagonal:
-        d_scale = 1.0 if math.isinf(q) else d ** (-1.0 / q)
-        u = sd[..., None] * j * d_scale * curvature.inverse_power(j * j, q, damping, rcond=0.0)
-    else:
-        power = curvature.inverse_power(xp.sum(j * j, axis=-1), q, damping, rcond=0.0)
-        u = sd[..., None] * j * power[..., None]
-    if max_speed is not None:
-        axes = (-2, -1) if u.ndim >= 2 else (-1,)
-        speed = xp.sqrt(xp.sum(u * u, axis=axes, keepdims=True))
-        u = u * xp.where(speed > max_speed,
-                         max_speed / xp.where(speed > 0, speed, xp.ones_like(speed)),
-                         xp.ones_like(speed))
-    return -(u + weight_decay * sigma)
+    target = _as_array(target)
+    if rule is None:
+        rule = mode_rule(q, block_diagonal, damping, weight_decay, max_speed)
+    return rule.stack_velocity(R.ModeStack((sigma,), target))[0]
 
 
 def _as_array(x):
@@ -98,67 +94,77 @@ class ModeTrajectory:
 
     @property
     def success(self) -> bool:
-        return self.status == 0
+        return self.status == Status.SUCCESS
 
     def __array__(self, dtype=None, copy=None):
         return np.asarray(self.sigma, dtype=dtype)
 
 
 def simulate(sigma0, target, t, q: float = 2.0, block_diagonal: bool = False, lr: float = 1.0,
-             weight_decay: float = 0.0, damping: float = 0.0, max_speed: float | None = None,
-             method: str = "ode", solver: str | None = None, rtol: float = 1e-10,
-             atol: float = 1e-12, max_norm: float = 1e8, quiet: bool = True,
+             weight_decay: float = 0.0, *, rule: R.Rule | None = None, method: str = "ode",
+             solver: str | None = None, rtol: float = 1e-10, atol: float = 1e-12,
+             dt: float | None = None, limits: Limits | None = None, quiet: bool = True,
              backend: str = "numpy", device: str | None = None,
-             dt: float | None = None) -> ModeTrajectory:
+             damping: float = 0.0, max_speed: float | None = None,
+             **legacy) -> ModeTrajectory:
     """Integrate the singular-mode dynamics from ``sigma0`` (shape ``(modes, d)``).
 
-    ``target`` holds ``s*`` per mode (shape ``(modes,)``). ``method="discrete"`` takes steps
+    ``target`` holds ``s*`` per mode (shape ``(modes,)``). The rule is ``rule`` (any chain of
+    gd, ngd, l2, clip and weight_decay), or the one that ``q``, ``block_diagonal``, ``damping``,
+    ``max_speed`` and ``weight_decay`` name. ``method="discrete"`` takes steps
     ``sigma <- sigma + lr v(sigma)`` at integer save steps ``t``. ``solver`` is a scipy method
     (numpy default ``"DOP853"``) or the batched ``"dopri5"`` (torch default) / ``"rk4"``
     (step ``dt``); ``backend="torch"`` runs the same field on float64 tensors on ``device``.
+    Other options as in :func:`dlnsim.simulate`.
     """
     s0 = V.as_matrix(sigma0, "sigma0")
     s_star = _vector(target, "target", s0.shape[0])
-    q = V.order_q(q)
     lr = V.positive(lr, "lr")
-    weight_decay = V.nonnegative(weight_decay, "weight_decay")
-    damping = V.nonnegative(damping, "damping")
-    if max_speed is not None:
-        max_speed = V.positive(max_speed, "max_speed")
-    shape = s0.shape
+    if rule is None:
+        rule = mode_rule(q, block_diagonal, damping, V.nonnegative(weight_decay, "weight_decay"),
+                         max_speed)
+    elif not isinstance(rule, R.Rule):
+        raise TypeError(f"rule must be a dlnsim.rules.Rule, got {type(rule).__name__}")
     be = backends.get(backend, device)
-    if solver is None:
-        solver = "DOP853" if be.name == "numpy" else "dopri5"
-    if be.name != "numpy" or (method == "ode" and solver in _batched_ode.SOLVERS):
-        target_b = be.asarray(s_star[None])
+    opts = Options.checked(method, solver, t, rtol, atol, dt, _legacy_limits(limits, legacy),
+                           batched=be.name != "numpy")
+    shape = s0.shape
+    target_b = be.asarray(s_star[None])
+    rule.check(R.ModeStack((be.asarray(s0[None]),), target_b))
+    if rule.stateful:
+        raise ValueError(f"rule {rule.name} has no singular-mode form (it is a discrete-time "
+                         "optimiser of full matrices)")
 
-        def stack_field(y, idx):
-            xp = array_namespace(y)
-            sigma = xp.reshape(y, (y.shape[0],) + shape)
-            v = velocity(sigma, target_b, q, block_diagonal, damping, weight_decay, max_speed)
-            return lr * xp.reshape(v, (y.shape[0], -1))
+    def field(y, idx):
+        sigma = y.reshape((y.shape[0],) + shape)
+        v = rule.stack_velocity(R.ModeStack((sigma,), target_b))[0]
+        return lr * v.reshape((y.shape[0], -1))
 
-        res = _run_batched(be, stack_field, be.asarray(s0.reshape(1, -1)), t, method, solver,
-                           rtol, atol, max_norm, quiet, dt)
-        return ModeTrajectory(res.t, np.stack(res.y).reshape((-1,) + shape), res.status,
-                              res.message)
-
-    def field(y: np.ndarray) -> np.ndarray:
-        v = velocity(y.reshape(shape), s_star, q, block_diagonal, damping, weight_decay, max_speed)
-        return lr * v.ravel()
-
-    res = _run(field, s0.ravel(), t, method, solver, rtol, atol, max_norm, quiet)
-    return ModeTrajectory(res.t, np.stack(res.y).reshape((-1,) + shape), res.status, res.message)
-
-
-def _run_batched(be, field, y0, t, method, solver, rtol, atol, max_norm, quiet,
-                 dt) -> _ode.Result:
-    """One member through the batched integrators; back to a numpy :class:`_ode.Result`."""
-    opts = _batched_ode.Options.checked(method, solver, t, rtol, atol, dt, max_norm)
-    res = _batched_ode.solve(be.guard(field), y0, opts, quiet, "modes")
+    res = solve(be.guard(field), be.asarray(s0.reshape(1, -1)), opts, quiet, "modes")
     k = int(res.saved[0])
-    return _ode.Result(res.t[:k], [be.to_numpy(y)[0] for y in res.y[:k]], int(res.status[0]),
-                       res.message[0], res.nfev)
+    sigma = np.stack([be.to_numpy(y)[0] for y in res.y[:k]]).reshape((-1,) + shape)
+    return ModeTrajectory(res.t[:k].astype(float), sigma, Status(int(res.status[0])),
+                          res.message[0])
+
+
+def _legacy_limits(limits, legacy) -> Limits:
+    if set(legacy) - {"max_norm"}:
+        raise TypeError(f"unexpected keyword argument(s) {sorted(set(legacy) - {'max_norm'})}")
+    if not legacy:
+        return Limits() if limits is None else limits
+    warnings.warn("max_norm=... is deprecated: pass limits=dlnsim.Limits(max_norm=...)",
+                  DeprecationWarning, stacklevel=3)
+    return Limits(**{**(limits or Limits()).__dict__, **legacy})
+
+
+def _run(field, y0: np.ndarray, t, solver: str, rtol: float, atol: float,
+         limits: Limits | None, quiet: bool):
+    """One numpy ODE for the map-level fields below; returns the reached times and states."""
+    opts = Options.checked("ode", solver, t, rtol, atol, None, limits or Limits())
+    res = solve(lambda y, idx: field(y[0])[None], y0[None], opts, quiet, "modes")
+    k = int(res.saved[0])
+    return (res.t[:k], np.stack([y[0] for y in res.y[:k]]), Status(int(res.status[0])),
+            res.message[0])
 
 
 # -- the balanced map ODE (eq 17) -------------------------------------------------------------
@@ -185,17 +191,17 @@ def map_velocity(sbar: np.ndarray, target: np.ndarray, d: int, q: float,
 
 
 def simulate_map(sbar0, target, t, d: int, q: float, lr: float = 1.0, solver: str = "DOP853",
-                 rtol: float = 1e-12, atol: float = 1e-14, max_norm: float = 1e8,
+                 rtol: float = 1e-12, atol: float = 1e-14, limits: Limits | None = None,
                  quiet: bool = True) -> ModeTrajectory:
     """Integrate eq 17 for each mode; returns a trajectory with ``sigma`` of shape (T, m, 1)."""
     d, q = _depth(d), V.order_q(q)
     return simulate_map_exponent(sbar0, target, t, exponent(d, q), calibrated_rate(lr, d, q),
-                                 solver, rtol, atol, max_norm, quiet)
+                                 solver, rtol, atol, limits, quiet)
 
 
 def simulate_map_exponent(sbar0, target, t, p: float, etabar: float = 1.0,
                           solver: str = "DOP853", rtol: float = 1e-12, atol: float = 1e-14,
-                          max_norm: float = 1e8, quiet: bool = True) -> ModeTrajectory:
+                          limits: Limits | None = None, quiet: bool = True) -> ModeTrajectory:
     """Integrate ``dsbar/dt = -etabar (sbar - s*) |sbar|^p`` for any exponent ``p >= 0``
     (e.g. the ``d -> inf`` GD limit ``p = 2``)."""
     s0 = _vector(sbar0, "sbar0")
@@ -206,14 +212,13 @@ def simulate_map_exponent(sbar0, target, t, p: float, etabar: float = 1.0,
     def field(y):
         return -etabar * (y - s_star) * np.abs(y) ** p
 
-    res = _run(field, s0, t, "ode", solver, rtol, atol, max_norm, quiet)
-    return ModeTrajectory(res.t, np.stack(res.y)[:, :, None], res.status, res.message)
+    ts, ys, status, message = _run(field, s0, t, solver, rtol, atol, limits, quiet)
+    return ModeTrajectory(ts, ys[:, :, None], status, message)
 
 
 # -- end-to-end map dynamics of balanced networks (any q) -------------------------------------
 def end_to_end_velocity(w: np.ndarray, target: np.ndarray, d: int, q: float,
-                        damping: float = 0.0,
-                        rcond: float = curvature.DEFAULT_RCOND) -> np.ndarray:
+                        damping: float = 0.0, rcond: float = DEFAULT_RCOND) -> np.ndarray:
     """``dW/dt = -K_W K_W^{+1/q} [W - W*]`` at unit rate, balanced network, ``S = I``.
 
     ``K_W[X] = sum_{i=0}^{d-1} (W W^T)^{(d-1-i)/d} X (W^T W)^{i/d}`` is diagonal in the SVD
@@ -221,14 +226,14 @@ def end_to_end_velocity(w: np.ndarray, target: np.ndarray, d: int, q: float,
     layers. ``q = inf`` is the end-to-end dynamics of gradient descent (Arora et al. 2018);
     ``q = 1`` gives ``-P (W - W*)`` with ``P`` the projection onto the range of ``K_W``.
     """
-    u, v, lam = curvature.balanced_svd(w, d)
-    gain = lam * curvature.inverse_power(lam, q, damping, rcond)
+    u, v, lam = batched.balanced_svd(np.asarray(w, dtype=float), d)
+    gain = lam * inverse_power(lam, q, damping, rcond)
     return -(u @ (gain * (u.T @ (w - target) @ v)) @ v.T)
 
 
 def simulate_end_to_end(w0, target, t, d: int, q: float, lr: float = 1.0,
                         damping: float = 0.0, solver: str = "DOP853", rtol: float = 1e-10,
-                        atol: float = 1e-12, max_norm: float = 1e8,
+                        atol: float = 1e-12, limits: Limits | None = None,
                         quiet: bool = True) -> ModeTrajectory:
     """Integrate :func:`end_to_end_velocity` from the map ``w0``; ``sigma`` holds ``W(t)``
     with shape ``(T, n_d, n_0)``."""
@@ -241,25 +246,15 @@ def simulate_end_to_end(w0, target, t, d: int, q: float, lr: float = 1.0,
     def field(y):
         return lr * end_to_end_velocity(y.reshape(shape), w_star, d, q, damping).ravel()
 
-    res = _run(field, w0.ravel(), t, "ode", solver, rtol, atol, max_norm, quiet)
-    return ModeTrajectory(res.t, np.stack(res.y).reshape((-1,) + shape), res.status,
-                          res.message)
-
-
-def _run(field, y0, t, method, solver, rtol, atol, max_norm, quiet) -> _ode.Result:
-    max_norm = V.positive(max_norm, "max_norm")
-    if method == "ode":
-        rtol, atol = _ode.check_solver_options(solver, rtol, atol)
-        return _ode.ode(lambda _t, y: field(y), y0, V.time_grid(t), solver, rtol, atol,
-                        max_norm, quiet=quiet, desc="modes")
-    if method == "discrete":
-        return _ode.discrete(field, y0, _ode.step_grid(t), max_norm, quiet, desc="modes")
-    raise ValueError(f"method must be 'ode' or 'discrete', got {method!r}")
+    ts, ys, status, message = _run(field, w0.ravel(), t, solver, rtol, atol, limits, quiet)
+    return ModeTrajectory(ts, ys.reshape((-1,) + shape), status, message)
 
 
 def _vector(x, name: str, n: int | None = None) -> np.ndarray:
     if isinstance(x, (str, bytes)):
         raise TypeError(f"{name} must be an array of real numbers")
+    if np.iscomplexobj(x):
+        raise TypeError(f"{name} must be real, got a complex array")
     a = np.atleast_1d(np.array(x, dtype=float))
     if a.ndim != 1 or (n is not None and a.shape[0] != n):
         want = f"({n},)" if n is not None else "(m,)"

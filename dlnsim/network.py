@@ -1,6 +1,7 @@
 """Deep linear networks: weights, map, partial products and the imbalance c_i.
 
-Conventions (DESIGN.md): ``widths = (n_0, ..., n_d)`` input first, ``weights[i]`` has shape
+Conventions (README, "Conventions"): ``widths = (n_0, ..., n_d)`` input first, ``weights[i]``
+has shape
 ``(n_{i+1}, n_i)`` (the paper's ``w_{i+1}``), map ``W = w_d ... w_1``,
 ``W_{>i} = w_d ... w_{i+1}`` and ``W_{<i} = w_{i-1} ... w_1`` (identity when empty).
 """
@@ -12,8 +13,32 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from array_api_compat import array_namespace
+from array_api_compat import device as _device
 
 from dlnsim import _validate as V
+
+
+def partial_products(weights: Sequence) -> tuple[list, list]:
+    """``(above, below)``: ``W_{>i}`` and ``W_{<i}`` for every layer ``i`` (0-based).
+
+    Works on stacks of any array-API namespace (numpy or torch) with any leading (ensemble)
+    dimensions, ``weights[i]`` of shape ``(..., n_{i+1}, n_i)``. Empty products are identities
+    without leading dimensions (matmul broadcasts them). The one place they are computed.
+    """
+    xp = array_namespace(*weights)
+    d = len(weights)
+
+    def eye(n, like):
+        return xp.eye(n, dtype=like.dtype, device=_device(like))
+
+    below = [eye(weights[0].shape[-1], weights[0])]
+    for i in range(1, d):
+        below.append(weights[i - 1] @ below[-1])
+    above = [eye(weights[-1].shape[-2], weights[-1])]
+    for i in range(d - 2, -1, -1):
+        above.append(above[-1] @ weights[i + 1])
+    return above[::-1], below
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,31 +172,23 @@ class Network:
 
     # -- products ---------------------------------------------------------------------------
     @cached_property
-    def _below(self) -> tuple[np.ndarray, ...]:
-        out = [np.eye(self.widths[0])]
-        for w in self.weights[:-1]:
-            out.append(w @ out[-1])
-        return tuple(out)
-
-    @cached_property
-    def _above(self) -> tuple[np.ndarray, ...]:
-        out = [np.eye(self.widths[-1])]
-        for w in self.weights[:0:-1]:
-            out.append(out[-1] @ w)
-        return tuple(reversed(out))
+    def parts(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """``(above, below)``: every ``W_{>i}`` and ``W_{<i}`` (:func:`partial_products`)."""
+        above, below = partial_products(self.weights)
+        return tuple(above), tuple(below)
 
     def below(self, i: int) -> np.ndarray:
         """``W_{<i} = w_{i-1} ... w_1`` for ``weights[i]`` (0-based), shape ``(n_i, n_0)``."""
-        return self._below[self._index(i)]
+        return self.parts[1][self._index(i)]
 
     def above(self, i: int) -> np.ndarray:
         """``W_{>i} = w_d ... w_{i+1}`` for ``weights[i]`` (0-based), shape ``(n_d, n_{i+1})``."""
-        return self._above[self._index(i)]
+        return self.parts[0][self._index(i)]
 
     @cached_property
     def map(self) -> np.ndarray:
         """The input-output map ``W = w_d ... w_1``, shape ``(n_d, n_0)``."""
-        return self.weights[-1] @ self._below[-1]
+        return self.weights[-1] @ self.parts[1][-1]
 
     def imbalance(self) -> list[np.ndarray]:
         """``c_i = w_i w_i^T - w_{i+1}^T w_{i+1}`` for adjacent layers (Huh 2020, eq 15).

@@ -13,11 +13,12 @@ import numpy as np
 
 from dlnsim._io import atomic_write
 from dlnsim.network import Network
+from dlnsim.solve.status import Status
 from dlnsim.task import Task
 
-STATUS_SUCCESS = 0
-STATUS_DIVERGED = 1
-STATUS_FAILED = -1
+STATUS_SUCCESS = int(Status.SUCCESS)   # aliases of dlnsim.Status, kept for dlnsim 0.1 code
+STATUS_DIVERGED = int(Status.DIVERGED)
+STATUS_FAILED = int(Status.FAILED)
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,9 +43,9 @@ class Trajectory:
     test_loss
         Population test loss for teacher-student tasks, else ``None``.
     status, message
-        As in ``scipy.integrate.solve_ivp``: 0 reached the last time, 1 stopped because the run
-        diverged (non-finite or too large state), -1 the integrator failed. Arrays then end at the
-        last good save time.
+        :class:`dlnsim.Status`, as in ``scipy.integrate.solve_ivp``: 0 reached the last time,
+        1 diverged (non-finite or too large state), -1 the integrator or the field failed,
+        2 interrupted. Arrays then end at the last good save time.
     """
 
     t: np.ndarray
@@ -137,7 +138,8 @@ def from_weights(t: np.ndarray, weights: list[tuple[np.ndarray, ...]], task: Tas
     return Trajectory(
         t=np.asarray(t, dtype=float), weights=stacked, map=maps,
         loss=np.array([task.loss(m) for m in maps]), imbalance=imbalance,
-        mode_strengths=strengths, test_loss=test, status=status, message=message, **meta,
+        mode_strengths=strengths, test_loss=test, status=Status(int(status)), message=message,
+        **meta,
     )
 
 

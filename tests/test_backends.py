@@ -162,3 +162,11 @@ def test_bad_device_names_the_argument():
         backends.get("torch", "tpu")
     with pytest.raises(TypeError, match="device must be a string"):
         backends.get("torch", 0)
+
+
+def test_the_papers_optimisers_refuse_the_torch_backend_before_any_work():
+    task = Task.teacher_student(n=3, rank=1, seed=0)
+    net = Network.random((3, 3, 3), seed=0)
+    for rule in (rules.kfac(), rules.hcgd(), rules.minibatch_sgd(), rules.noisy_sgd("none")):
+        with pytest.raises(ValueError, match="numpy arrays only"):
+            dlnsim.simulate(net, task, rule, [0, 1], method="discrete", backend="torch")

@@ -8,7 +8,15 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from dlnsim import Network, Task, curvature
-from tests.reference import dense_gn, dense_jacobian, dense_power, dln_cases, flat, full_map
+from tests.reference import (
+    dense_gn,
+    dense_jacobian,
+    dense_power,
+    dln_cases,
+    flat,
+    full_map,
+    sqrtm_spd,
+)
 
 QS = [1.0, 1.5, 2.0, 3.0, math.inf]
 
@@ -125,7 +133,7 @@ def test_full_ngd_direction_equals_dense(case, q, damping_rel, gradient_form):
         assume(_well_separated(h, curvature.DEFAULT_RCOND, 1e-5 if gradient_form else 1e-4))
     if gradient_form:
         u = curvature.gradient(net, target, cov)
-        cot = (net.map - target) @ curvature._sqrt_psd(cov)
+        cot = (net.map - target) @ sqrtm_spd(cov)
     else:
         rng = np.random.default_rng(7)
         u, cot = [rng.standard_normal(w.shape) for w in weights], None

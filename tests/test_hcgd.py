@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from dlnsim import Network, Task, curvature, hcgd
+from dlnsim import Network, Task, curvature, rules, simulate
+from dlnsim.optim import hcgd
 
 
 def _setup():
@@ -61,14 +62,34 @@ def test_bad_arguments():
         hcgd.step(net, task, np.ones((4, 5)), 0.1, 0.1, 1.0)
 
 
-def test_hcgd_optimizer_trains_reproducibly():
-    from dlnsim.integrate import optimize
-
+def test_hcgd_rule_trains_reproducibly():
     task = Task.teacher_student(n=4, rank=2, noise=0.1, seed=0)
     net = Network.random((4, 4, 4), scale=0.5, seed=1)
-    opt = hcgd.HCGD(lr=0.1, inner_lr=0.02, lam=1.0, corrections=2, momentum=0.9, val_batch=16)
-    a = optimize(net, task, opt, 60, seed=7, save_every=30)
-    b = optimize(net, task, opt, 60, seed=7, save_every=30)
+    rule = rules.hcgd(inner_lr=0.02, lam=1.0, corrections=2, momentum=0.9, val_batch=16, seed=7)
+    a = simulate(net, task, rule, [0, 30, 60], lr=0.1, method="discrete", quiet=True)
+    b = simulate(net, task, rule, [0, 30, 60], lr=0.1, method="discrete", quiet=True)
     assert a.success and np.array_equal(a.map, b.map)
     assert a.loss[-1] < 0.3 * a.loss[0]
     assert a.rule == "hcgd(lam=1, n=2)"
+
+
+def test_hcgd_rule_steps_are_algorithm_1_with_fresh_validation_batches_and_momentum():
+    """Two steps of the rule equal two calls of hcgd.step with the validation batches drawn
+    from the rule's generator (child 0 of its seed) and the momentum buffer carried over,
+    on a task with non-identity input covariance (x_v = S^{1/2} z)."""
+    rng = np.random.default_rng(3)
+    cov = np.array([[1.5, 0.4, 0.0], [0.4, 1.0, 0.2], [0.0, 0.2, 0.6]])
+    task = Task(target=rng.standard_normal((2, 3)), input_cov=cov)
+    net = Network.random((3, 4, 2), scale=0.6, seed=2)
+    lr = 0.1
+    rule = rules.hcgd(inner_lr=0.05, lam=2.0, corrections=3, momentum=0.9, val_batch=7, seed=5)
+    traj = simulate(net, task, rule, [0, 1, 2], lr=lr, method="discrete", quiet=True)
+    gen = np.random.default_rng(np.random.SeedSequence(5).spawn(1)[0])
+    s1 = hcgd.step(net, task, task.input_cov_sqrt @ gen.standard_normal((3, 7)), lr, 0.05,
+                   2.0, 3, 0.9)
+    net1 = Network([w + d for w, d in zip(net.weights, s1.delta)])
+    s2 = hcgd.step(net1, task, task.input_cov_sqrt @ gen.standard_normal((3, 7)), lr, 0.05,
+                   2.0, 3, 0.9, velocity=s1.velocity)
+    for k, (start, step) in enumerate(((net, s1), (net1, s2)), start=1):
+        for w, w0, d in zip(traj.weights, start.weights, step.delta):
+            np.testing.assert_allclose(w[k], w0 + d, rtol=1e-12, atol=1e-15)

@@ -152,7 +152,8 @@ def test_discrete_run_that_diverges_stops_and_says_when():
 def test_ode_run_that_grows_past_max_norm_stops_with_status_1():
     net, task = _case((3, 4, 3))
     big = Task(target=1e4 * task.target)
-    traj = simulate(net, big, rules.ngd(1), t=np.linspace(0, 10, 11), max_norm=50.0, quiet=True)
+    traj = simulate(net, big, rules.ngd(1), t=np.linspace(0, 10, 11),
+                    limits=dlnsim.Limits(max_norm=50.0), quiet=True)
     assert traj.status == 1
     assert "max_norm" in traj.message
     assert traj.t[-1] < 10
@@ -173,11 +174,12 @@ def test_ngdd_hitting_zero_jacobian_fails_at_the_predicted_time():
 
 def test_stalled_integration_stops_with_step_size_underflow():
     """A discontinuous field (chattering at 0) stops instead of grinding for hours."""
-    from dlnsim import _ode
-    res = _ode.ode(lambda t, y: -np.sign(y), np.array([1.0]), np.linspace(0, 3, 4), quiet=True)
-    assert res.status == -1
-    assert "step size underflow" in res.message and "t = 1" in res.message
-    assert len(res.y) == 2  # t = 0 and t = 1 were saved before the stall
+    from dlnsim.solve import Options, solve
+    opts = Options.checked("ode", "DOP853", np.linspace(0, 3, 4))
+    res = solve(lambda y, idx: -np.sign(y), np.array([[1.0]]), opts, quiet=True)
+    assert res.status[0] == -1
+    assert "step size underflow" in res.message[0] and "t = 1" in res.message[0]
+    assert res.saved[0] == 2  # t = 0 and t = 1 were saved before the stall
 
 
 def test_trajectory_series_are_consistent(tmp_path):
@@ -228,7 +230,7 @@ def test_load_rejects_foreign_npz(tmp_path):
     (dict(method="euler"), "method must be"),
     (dict(solver="Euler"), "solver must be one of"),
     (dict(rtol=0.0), "rtol"),
-    (dict(max_norm=-1.0), "max_norm"),
+    (dict(limits=dlnsim.Limits), "limits must be a dlnsim.Limits"),
     (dict(t=[0, 0.5], method="discrete"), "integer step numbers"),
 ])
 def test_simulate_rejects_bad_input_naming_the_argument(kwargs, match):

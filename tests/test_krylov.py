@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlnsim import Network, Task, curvature, krylov, rules, simulate
+from dlnsim import Network, Task, curvature, rules, simulate
+from dlnsim.curvature import krylov
 
 
 def _net(kind: str, widths, seed: int) -> Network:
@@ -85,10 +86,39 @@ def test_auto_falls_back_to_dense_where_krylov_misses_its_tolerance(monkeypatch)
     """Far from balance CG may not converge: ``path="krylov"`` says so, ``"auto"`` stays exact."""
     net = _net("unbalanced", (6, 6, 6, 6, 6), 4)
     task = Task(target=np.random.default_rng(1).standard_normal((6, 6)))
-    monkeypatch.setattr(rules, "DENSE_MAX", 10)  # make 6 x 6 maps "large"
+    from dlnsim.rules import fields
+
+    monkeypatch.setattr(fields, "DENSE_MAX", 10)  # make 6 x 6 maps "large"
     with pytest.raises(krylov.NotConverged):
         rules.ngd(2.0, path="krylov", maxiter=2).velocity(net, task)
+    calls = []
+    real = krylov.inverse_power
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(krylov, "inverse_power", spy)
     auto = rules.ngd(2.0, maxiter=2).velocity(net, task)
+    assert calls, "auto did not try the Krylov path above DENSE_MAX"
     dense = rules.ngd(2.0, path="dense").velocity(net, task)
     for a, b in zip(auto, dense):
         np.testing.assert_array_equal(a, b)
+
+
+def test_auto_takes_the_krylov_path_where_it_converges(monkeypatch):
+    """Above DENSE_MAX and near balance, auto runs Krylov and matches the dense direction."""
+    from dlnsim.rules import fields
+
+    net = _net("nearly balanced", (6, 6, 6, 6), 3)
+    task = Task(target=np.random.default_rng(2).standard_normal((6, 6)))
+    monkeypatch.setattr(fields, "DENSE_MAX", 10)
+    calls = []
+    real = krylov.inverse_power
+    monkeypatch.setattr(krylov, "inverse_power",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    auto = rules.ngd(2.0).velocity(net, task)
+    dense = rules.ngd(2.0, path="dense").velocity(net, task)
+    assert calls
+    for a, b in zip(auto, dense):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12 * np.abs(b).max())

@@ -122,7 +122,7 @@ def test_modes_used_by_portraits_match_direct_integration():
 
 
 def test_other_rules_figure_marks_the_exact_stationary_losses():
-    from dlnsim import noise
+    from dlnsim import quadratic as noise
 
     fig = plots.fig_other_rules()
     ax_b, ax_c = fig.axes[1], fig.axes[2]

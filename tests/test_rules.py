@@ -223,3 +223,28 @@ def test_krylov_path_is_numpy_only():
     ts = rules.Stack(tuple(torch.tensor(w) for w in s.weights), torch.tensor(s.target))
     with pytest.raises(ValueError, match="numpy arrays only"):
         rules.ngd(2, path="krylov").stack_velocity(ts)
+
+
+# -- chains: the semantics follow the names -----------------------------------------------------
+@pytest.mark.parametrize("pre", [rules.ngd(2), rules.ngd(1, damping=1e-3, block_diagonal=True),
+                                 rules.gd()])
+def test_decay_and_l2_mean_what_they_say_wherever_they_are_written(pre):
+    net = Network.random((3, 4, 3), scale=0.7, seed=4)
+    task = Task(target=np.ones((3, 3)), input_cov=np.diag([1.0, 2.0, 0.5]))
+    for a, b in [(rules.chain(rules.weight_decay(0.2), pre),
+                  rules.chain(pre, rules.weight_decay(0.2))),
+                 (rules.chain(pre, rules.l2(0.2)), rules.chain(rules.l2(0.2), pre)),
+                 (rules.chain(rules.weight_decay(0.1), rules.clip(0.3), pre),
+                  rules.chain(pre, rules.clip(0.3), rules.weight_decay(0.1)))]:
+        assert a.name == b.name
+        for x, y in zip(a.velocity(net, task), b.velocity(net, task)):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_a_chain_with_two_preconditioners_is_refused():
+    with pytest.raises(ValueError, match="at most one preconditioner"):
+        rules.chain(rules.ngd(2), rules.ngd(1))
+    with pytest.raises(ValueError, match="at most one preconditioner"):
+        rules.chain(rules.kfac(), rules.ngd(2, block_diagonal=True))
+    with pytest.raises(ValueError, match="at most one gradient estimate"):
+        rules.chain(rules.minibatch_sgd(), rules.minibatch_sgd(batch=2))

@@ -2,7 +2,7 @@
 
 A backend only converts arrays and guards the vector field; the math is the same functions on
 either namespace (:mod:`dlnsim.curvature`, :mod:`dlnsim.rules`, :mod:`dlnsim.modes`) and the
-batched integrators (:mod:`dlnsim._batched_ode`) are shared too.
+integration loop and steppers (:mod:`dlnsim.solve`) are shared too.
 """
 
 from __future__ import annotations

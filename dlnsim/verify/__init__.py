@@ -4,7 +4,7 @@ Each check compares a simulation with an independent quantity (a sympy closed fo
 conserved quantity, a dense reference) and reports the error against a stated tolerance.
 """
 
-from dlnsim.verify import hcgd, huh, noise, scale, tkfac, wd  # noqa: F401  (registers the checks)
+from dlnsim.verify import function_space, gao, huh, scale, wen, zhang  # noqa: F401 (registers)
 from dlnsim.verify.registry import REGISTRY, CheckResult, Outcome, claim, select, write_json
 
 

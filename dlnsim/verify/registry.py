@@ -1,15 +1,14 @@
-"""The claim registry: one check per claim ID of the catalogue (theory/, DESIGN.md)."""
+"""The claim registry: one check per claim ID of the catalogue (theory/*.md)."""
 
 from __future__ import annotations
 
 import fnmatch
-import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from dlnsim._io import atomic_write
+from dlnsim._io import write_json as _write_json
 
 
 @dataclass(frozen=True)
@@ -83,17 +82,6 @@ def select(only: str | None = None) -> list[Claim]:
 
 
 def write_json(results: list[CheckResult], path: str) -> None:
-    """Write the DESIGN.md list of ``{id, source, statement, passed, error, tolerance,
+    """Write the list of ``{id, source, statement, passed, error, tolerance,
     seconds}`` (plus details) atomically; infinite errors are written as null."""
-    rows = []
-    for r in results:
-        row = asdict(r)
-        if not math.isfinite(row["error"]):
-            row["error"] = None
-        rows.append(row)
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as fh:
-            json.dump(rows, fh, indent=2)
-            fh.write("\n")
-
-    atomic_write(path, write)
+    _write_json([asdict(r) for r in results], path)

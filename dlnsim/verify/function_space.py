@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlnsim import curvature, hcgd
+from dlnsim import curvature
 from dlnsim.network import Network
+from dlnsim.optim import hcgd
 from dlnsim.task import Task
 from dlnsim.verify.registry import Outcome, claim
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlnsim import curvature, noise
+from dlnsim import curvature
+from dlnsim import quadratic as noise
 from dlnsim.network import Network
 from dlnsim.verify.registry import Outcome, claim
 

@@ -7,9 +7,10 @@
   ``A^{-1/q} = sin(pi/q)/pi * int_0^inf t^{-1/q} (A + t I)^{-1} dt``, written as
   ``f(K_b) b + sum_j w_j [(K + eps + t_j)^{-1} b - (K_b + eps + t_j)^{-1} b]`` with trapezoid
   nodes ``t_j = e^{x_j}``. ``K_b`` is the balanced kernel of the current map
-  (:func:`dlnsim.curvature.balanced_svd`): diagonal in the map's SVD basis, so its fractional
-  power and every shifted inverse are exact and cheap. Only the difference ``K - K_b`` goes
-  through the quadrature, and each shifted system is solved by CG preconditioned with
+  (:func:`dlnsim.curvature.batched.balanced_svd`): diagonal in the SVD basis of the map, so
+  its fractional power and every shifted inverse are exact and cheap. Only the difference
+  ``K - K_b`` goes through the quadrature, and each shifted system is solved by CG
+  preconditioned with
   ``K_b + eps + t_j``, started from ``(K_b + eps + t_j)^{-1} b``. Networks trained from small
   initialisation stay nearly balanced (Huh, Theorem 1), where both converge in a few steps.
 
@@ -25,7 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dlnsim import curvature
+from dlnsim.curvature import batched
+from dlnsim.curvature.kernel import map_kernel
+from dlnsim.curvature.spectral import DEFAULT_RCOND, check_spectral
 from dlnsim.network import Network
 
 
@@ -73,17 +76,17 @@ def _pcg(matvec, b, precond, x0, tol, maxiter):
 
 def inverse_power(net: Network, b: np.ndarray, q: float, damping: float = 0.0,
                   tol: float = 1e-10, maxiter: int = 200,
-                  rcond: float = curvature.DEFAULT_RCOND) -> tuple[np.ndarray, KrylovInfo]:
+                  rcond: float = DEFAULT_RCOND) -> tuple[np.ndarray, KrylovInfo]:
     """``(K + eps I)^{-1/q} b`` for whitened inputs, matrix-free, relative accuracy ~``tol``.
 
     Needs ``eps > 0`` or a map whose balanced kernel has no (near-)zero eigenvalue: the integral
     and CG have no pseudo-inverse. Raises :class:`NotConverged` when a solve misses ``tol``.
     """
-    q, damping, rcond = curvature._check_spectral(q, damping, rcond)
+    q, damping, rcond = check_spectral(q, damping, rcond)
     if math.isinf(q):
         return np.array(b, dtype=float), KrylovInfo(0, 0, 0, 0.0)
-    kernel = curvature.map_kernel(net)
-    u, v, lam_b = curvature.balanced_svd(net.map, net.depth)
+    kernel = map_kernel(net)
+    u, v, lam_b = batched.balanced_svd(net.map, net.depth)
     if damping == 0 and lam_b.min() <= rcond * lam_b.max():
         raise ValueError("the Krylov path needs damping > 0 or a full-rank map (K is singular "
                          "here and CG has no pseudo-inverse); use path='dense'")

@@ -1,0 +1,166 @@
+"""The curvature of one :class:`~dlnsim.network.Network` on numpy arrays, validated once.
+
+Each function checks its arguments (shapes, finiteness, ``q >= 1``, SPD covariance), then calls
+the unchecked math of :mod:`dlnsim.curvature.batched` once. Runs never come through here: the
+rules call the batched math directly on stacks, so nothing is re-validated per evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from dlnsim import _validate as V
+from dlnsim.curvature import batched
+from dlnsim.curvature.spectral import DEFAULT_RCOND, check_spectral, sqrt_psd
+from dlnsim.curvature.spectral import kron_inverse_power as _kron_inverse_power
+from dlnsim.network import Network
+
+Params = tuple[np.ndarray, ...]
+BALANCE_RTOL = 1e-10
+
+
+def cov_of(net: Network, input_cov) -> np.ndarray:
+    """``S`` for ``net``'s input width: the identity for None, else a checked SPD matrix."""
+    n0 = net.widths[0]
+    if input_cov is None:
+        return np.eye(n0)
+    return V.spd(input_cov, "input_cov", n0)
+
+
+def _check_params(net: Network, params: Sequence, name: str) -> Params:
+    if isinstance(params, np.ndarray) or not isinstance(params, Sequence):
+        raise TypeError(f"{name} must be a sequence of {net.depth} arrays (one per layer)")
+    if len(params) != net.depth:
+        raise ValueError(f"{name} must hold {net.depth} arrays (one per layer), got {len(params)}")
+    out = []
+    for i, (p, w) in enumerate(zip(params, net.weights)):
+        a = V.as_matrix(p, f"{name}[{i}]")
+        if a.shape != w.shape:
+            raise ValueError(f"{name}[{i}] must have shape {w.shape}, got {a.shape}")
+        out.append(a)
+    return tuple(out)
+
+
+def _check_cotangent(net: Network, cotangent, name: str = "cotangent") -> np.ndarray:
+    return V.as_matrix(cotangent, name, net.map.shape)
+
+
+def jvp(net: Network, tangents: Sequence[np.ndarray]) -> np.ndarray:
+    """Jacobian-vector product ``dW = sum_i W_{>i} dw_i W_{<i}`` (shape ``(n_d, n_0)``)."""
+    return batched.jvp(net.parts, _check_params(net, tangents, "tangents"))
+
+
+def vjp(net: Network, cotangent: np.ndarray) -> Params:
+    """Vector-Jacobian product ``(W_{>i}^T Y W_{<i}^T)_i`` for a map-space ``Y``."""
+    return batched.vjp(net.parts, _check_cotangent(net, cotangent))
+
+
+def gradient(net: Network, target: np.ndarray, input_cov=None) -> Params:
+    """Loss gradient ``g_i = W_{>i}^T (W - W*) S W_{<i}^T`` (Huh 2020, eq 3)."""
+    target = V.as_matrix(target, "target", net.map.shape)
+    return batched.vjp(net.parts, (net.map - target) @ cov_of(net, input_cov))
+
+
+def jvp_r(net: Network, tangents: Sequence[np.ndarray], input_cov=None) -> np.ndarray:
+    """``J_R(dw) = J(dw) R`` with ``R = S^{1/2}``."""
+    return jvp(net, tangents) @ sqrt_psd(cov_of(net, input_cov))
+
+
+def vjp_r(net: Network, cotangent: np.ndarray, input_cov=None) -> Params:
+    """``J_R^T(Y) = J^T(Y R)``."""
+    y = _check_cotangent(net, cotangent)
+    return batched.vjp(net.parts, y @ sqrt_psd(cov_of(net, input_cov)))
+
+
+def ngd_direction(net: Network, params: Sequence[np.ndarray], input_cov=None, q: float = 1.0,
+                  damping: float = 0.0, rcond: float = DEFAULT_RCOND,
+                  cotangent: np.ndarray | None = None) -> Params:
+    """``H^{+1/q} u`` (or ``(H + eps I)^{-1/q} u``) for the full Gauss-Newton matrix, in map space.
+
+    Parameters
+    ----------
+    params
+        The vector ``u`` as per-layer arrays.
+    cotangent
+        Optional map-space ``Y`` with ``u = J_R^T Y`` exactly (the loss gradient has
+        ``Y = Delta R``). Then ``H^{+1/q} u = J_R^T K^{+1/q} Y`` (Huh 2020, eq 9 generalised),
+        which needs no projection. Without it ``u`` is split into its part in the range of
+        ``J_R^T``, ``J_R^T K^+ J_R u``, which is treated the same way, and its null-space part,
+        which the pseudo-inverse removes and damping scales by ``eps^{-1/q}``. That split costs
+        accuracy: about ``eps_mach * cond(K)^{1.5}`` relative without damping, against about
+        ``eps_mach * cond(K)`` for the cotangent form.
+    """
+    q, damping, rcond = check_spectral(q, damping, rcond)
+    u = _check_params(net, params, "params")
+    r = sqrt_psd(cov_of(net, input_cov))
+    if math.isinf(q):
+        return u
+    if cotangent is not None:
+        return batched.ngd_direction(net.parts, q, damping, rcond, r,
+                                     cotangent=_check_cotangent(net, cotangent))
+    return batched.ngd_direction(net.parts, q, damping, rcond, r, params=u)
+
+
+def is_balanced(net: Network, rtol: float = BALANCE_RTOL) -> bool:
+    """Whether every ``||c_i||_F <= rtol * sum_j ||w_j||_F^2`` (all layers balanced)."""
+    return bool(batched.imbalance_ratio(net.weights) <= V.nonnegative(rtol, "rtol"))
+
+
+def balanced_svd(w: np.ndarray, d: int):
+    """``U`` (n_d x n_d), ``V`` (n_0 x n_0) and the eigenvalues of ``K`` in that basis for a
+    balanced network of depth ``d`` with map ``w`` (:func:`batched.balanced_kernel_eigenvalues`)."""
+    return batched.balanced_svd(V.as_matrix(w, "w"), V.positive_int(d, "d"))
+
+
+def balanced_ngd_direction(net: Network, cotangent: np.ndarray, q: float = 1.0,
+                           damping: float = 0.0, rcond: float = DEFAULT_RCOND,
+                           rtol: float = BALANCE_RTOL) -> Params:
+    """``J^T K^{+1/q} Y`` for a balanced network with whitened inputs, in O(d n^3).
+
+    One SVD of the map diagonalises ``K``; exact for balanced networks (claim scale.end_to_end).
+    Raises ``ValueError`` naming the measured imbalance when ``net`` is not balanced to
+    ``rtol`` (relative to ``sum_j ||w_j||_F^2``).
+    """
+    q, damping, rcond = check_spectral(q, damping, rcond)
+    y = _check_cotangent(net, cotangent)
+    ratio = float(batched.imbalance_ratio(net.weights))
+    if ratio > rtol:
+        raise ValueError(f"net is not balanced: max ||c_i||_F / sum ||w_j||^2 = {ratio:.2e} "
+                         f"> rtol = {rtol:.1e}; the balanced path would be wrong here")
+    if math.isinf(q):
+        return batched.vjp(net.parts, y)
+    return batched.balanced_ngd_direction(net.parts, net.map, y, q, damping, rcond)
+
+
+def block_factors(net: Network, input_cov=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Kronecker factors of the exact diagonal blocks ``H_i = A_i kron B_i``.
+
+    ``A_i = W_{<i} S W_{<i}^T`` (``n_i x n_i``) and ``B_i = W_{>i}^T W_{>i}``
+    (``n_{i+1} x n_{i+1}``), so that ``H_i vec(dw_i) = vec(B_i dw_i A_i)`` (column-major vec).
+    """
+    return batched.block_factors(net.parts, cov_of(net, input_cov))
+
+
+def kron_inverse_power(a, b, g, q: float, damping: float = 0.0, rcond: float = DEFAULT_RCOND):
+    """``(A kron B)^{+1/q} vec(G)`` or ``(A kron B + eps I)^{-1/q} vec(G)``, exactly, O(n^3)
+    (:func:`dlnsim.curvature.spectral.kron_inverse_power`, with the arguments checked)."""
+    q, damping, rcond = check_spectral(q, damping, rcond)
+    a = V.as_matrix(a, "a")
+    b = V.as_matrix(b, "b")
+    g = V.as_matrix(g, "g", (b.shape[0], a.shape[0]))
+    return _kron_inverse_power(a, b, g, q, damping, rcond)
+
+
+def block_ngd_direction(net: Network, params: Sequence[np.ndarray], input_cov=None,
+                        q: float = 1.0, damping: float = 0.0,
+                        rcond: float = DEFAULT_RCOND) -> Params:
+    """Block-diagonal q-NGD-d: ``d^{-1/q} H_i^{+1/q} u_i`` per layer (Huh 2020, eqs 19-21)."""
+    q, damping, rcond = check_spectral(q, damping, rcond)
+    u = _check_params(net, params, "params")
+    cov = cov_of(net, input_cov)
+    if math.isinf(q):
+        return u
+    return batched.block_ngd_direction(net.parts, u, q, damping, rcond, cov)

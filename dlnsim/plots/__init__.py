@@ -1,0 +1,63 @@
+"""Figures of the papers: phase portraits, map learning curves, teacher-student, GN norms.
+
+Every figure function returns a ``matplotlib.figure.Figure`` (built without pyplot, so importing
+this package chooses no backend and inline figures in a notebook keep working) whose axes carry
+the paper's notation; :func:`save` writes one atomically, :func:`write_figures` all of them.
+
+* :mod:`~dlnsim.plots.portraits`: phase portraits (Figs 1, 3);
+* :mod:`~dlnsim.plots.papers`: Figs 2, 4, 5, the GN-norm and other-rules figures;
+* :mod:`~dlnsim.plots.data`: the numbers behind them, apart from the drawing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from matplotlib.figure import Figure
+
+from dlnsim._io import atomic_write
+from dlnsim.plots.data import (
+    FIG2_EXPONENTS,
+    FIG2_TARGETS,
+    early_stopping,
+    fig2_data,
+    gn_norm_data,
+)
+from dlnsim.plots.papers import fig2, fig4, fig5, fig_gn_norm, fig_other_rules
+from dlnsim.plots.portraits import PhasePortrait, conserved_quantity, fig1, fig3, phase_portrait
+from dlnsim.plots.style import RULE_COLORS, RULE_LABELS, rule_label
+
+FIGURES: dict[str, Callable[[], Figure]] = {
+    "fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5,
+    "gn_norm": fig_gn_norm, "other_rules": fig_other_rules,
+}
+
+
+def save(fig: Figure, path: str, dpi: int = 100) -> None:
+    """Write a figure atomically (temporary file in the same folder, then rename)."""
+    ext = os.path.splitext(path)[1].lstrip(".")
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=ext))
+
+
+def write_figures(out: str = "figures", only: str | None = None, fmt: str = "png") -> list[str]:
+    """Build and save the figures (all, or the one named ``only``); return the paths."""
+    if fmt not in ("png", "pdf"):
+        raise ValueError(f"format must be 'png' or 'pdf', got {fmt!r}")
+    if only is not None and only not in FIGURES:
+        raise ValueError(f"--only must be one of {sorted(FIGURES)}, got {only!r}")
+    os.makedirs(out, exist_ok=True)
+    paths = []
+    for name, make in FIGURES.items():
+        if only is not None and name != only:
+            continue
+        path = os.path.join(out, f"{name}.{fmt}")
+        save(make(), path)
+        paths.append(path)
+    return paths
+
+
+__all__ = ["FIG2_EXPONENTS", "FIG2_TARGETS", "FIGURES", "PhasePortrait", "RULE_COLORS",
+           "RULE_LABELS", "conserved_quantity", "early_stopping", "fig1", "fig2", "fig2_data",
+           "fig3", "fig4", "fig5", "fig_gn_norm", "fig_other_rules", "gn_norm_data",
+           "phase_portrait", "rule_label", "save", "write_figures"]

@@ -1,0 +1,58 @@
+"""Update rules: one protocol (:mod:`dlnsim.rules.core`), chains of small transforms.
+
+Continuous-time fields (:mod:`dlnsim.rules.fields`): :func:`gd`, :func:`ngd` (q-NGD, damping,
+block-diagonal NGD-d, paths), :func:`l2`, :func:`weight_decay`, :func:`clip`. Discrete-time
+optimisers of the papers (:mod:`dlnsim.optim`): :func:`kfac`, :func:`tkfac`, :func:`hcgd`,
+:func:`noisy_sgd`, :func:`minibatch_sgd`. All compose with :func:`chain`, in stage order
+(l2 before the preconditioner, clip and decoupled weight decay after it, wherever written).
+
+A new rule is one file defining a :class:`Transform` (its ``stage``, and ``apply`` or
+``init``/``update``) and a constructor returning ``Rule((transform,))``, registered here (core
+rules imported above, the papers' optimisers in ``_PAPERS``).
+"""
+
+
+from dlnsim.rules.core import (
+    Context,
+    Direction,
+    Map,
+    ModeStack,
+    Optimiser,
+    Rule,
+    Stack,
+    Stage,
+    Transform,
+    chain,
+)
+from dlnsim.rules.fields import (
+    DENSE_MAX,
+    PATHS,
+    NotBalanced,
+    clip,
+    gd,
+    l2,
+    ngd,
+    weight_decay,
+)
+
+# The papers' optimisers live in dlnsim.optim (above this package: they are built on its
+# protocol); their constructors are served here on first use.
+_PAPERS = {"kfac": "kfac", "tkfac": "kfac", "hcgd": "hcgd", "noisy_sgd": "noise",
+           "minibatch_sgd": "noise"}
+
+
+def __getattr__(name: str):
+    if name in _PAPERS:
+        from importlib import import_module
+
+        return getattr(import_module(f"dlnsim.optim.{_PAPERS[name]}"), name)
+    raise AttributeError(f"module 'dlnsim.rules' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_PAPERS))
+
+
+__all__ = ["DENSE_MAX", "PATHS", "Context", "Direction", "Map", "ModeStack", "NotBalanced",
+           "Optimiser", "Rule", "Stack", "Stage", "Transform", "chain", "clip", "gd", "hcgd",
+           "kfac", "l2", "minibatch_sgd", "ngd", "noisy_sgd", "tkfac", "weight_decay"]

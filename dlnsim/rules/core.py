@@ -1,0 +1,351 @@
+"""One idea of an update rule: a chain of small transforms of the loss gradient (as in optax).
+
+A rule starts from the loss gradient, applies its transforms, and moves the weights by minus
+the result: ``dw/dt = -lr * (T_k o ... o T_1)(g)`` in continuous time, ``w <- w - lr * (...)``
+in discrete time. Each transform has a :class:`Stage`, and a chain applies them in stage order,
+whatever order they are written in, so the semantics follow the names (Zhang et al., eqs 6-7):
+
+* ``l2(lam)`` adds ``lam w`` to the gradient *before* any preconditioner;
+* a preconditioner (``ngd``, ``kfac``, ``tkfac``, ``hcgd``): at most one per chain;
+* ``clip(c)`` rescales the preconditioned direction;
+* ``weight_decay(lam)`` adds ``lam w`` *after* it (decoupled decay).
+
+The protocol is ``init(stack) -> state`` and ``update(direction, stack, state, ctx) ->
+(direction, state)``; a stateless transform only defines ``apply(direction, stack)``. Stateful
+transforms (K-FAC's moving averages, HCGD's momentum) and stochastic ones (noise, minibatches)
+run in discrete time only, once per step, with a per-member random generator in ``ctx``.
+
+Transforms act on a :class:`Stack` (``B`` networks and their tasks as arrays of one array-API
+namespace) or on a :class:`ModeStack` (singular-mode strengths, Huh 2020 eqs 5-21): the same
+chain gives the full-matrix field and the singular-mode field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace, is_numpy_namespace
+
+from dlnsim.curvature import batched
+from dlnsim.network import Network, partial_products
+from dlnsim.task import Task
+
+
+class Stage(IntEnum):
+    """Where a transform acts in a chain (chains apply transforms in this order)."""
+
+    GRADIENT = 0      # the gradient estimate: minibatches replace it, noise is added to it
+    REGULARIZE = 1    # l2: lam w added to the gradient before any preconditioner (eq 6)
+    PRECONDITION = 2  # ngd, kfac, tkfac, hcgd: at most one per chain
+    RESCALE = 3       # clip: the preconditioned direction's speed
+    DECAY = 4         # weight_decay: lam w added after the preconditioner (eq 7)
+
+
+@dataclass(frozen=True, eq=False)
+class Stack:
+    """``B`` networks and their tasks as stacked arrays of one namespace (numpy or torch).
+
+    Attributes
+    ----------
+    weights
+        One array per layer, shape ``(B, n_{i+1}, n_i)``.
+    target
+        ``W*``, shape ``(B, n_d, n_0)`` or ``(1, n_d, n_0)`` (shared by all members).
+    input_cov, input_cov_sqrt
+        ``S`` and ``S^{1/2}``, shape ``(B or 1, n_0, n_0)``; both None for whitened inputs.
+    inputs, outputs
+        Training data ``X`` (``n_0 x P``) and ``Y`` (``n_d x P``), leading ``B or 1``, for the
+        rules that use data (K-FAC from statistics, minibatch SGD); None for tasks without.
+    """
+
+    weights: tuple
+    target: Any
+    input_cov: Any = None
+    input_cov_sqrt: Any = None
+    inputs: Any = None
+    outputs: Any = None
+    is_modes = False
+
+    @classmethod
+    def from_tasks(cls, tasks: Sequence[Task], asarray=np.asarray) -> Stack:
+        """The tasks' arrays stacked by ``asarray`` (a backend's), without weights yet.
+
+        Tasks that are all one object are stored once (leading dimension 1, shared).
+        """
+        if all(tk is tasks[0] for tk in tasks):
+            tasks = tasks[:1]
+
+        def stacked(get):
+            return asarray(np.stack([get(tk) for tk in tasks]))
+
+        data = (None, None)
+        shapes = {None if tk.inputs is None else tk.inputs.shape for tk in tasks}
+        if len(shapes) == 1 and None not in shapes:
+            data = (stacked(lambda tk: tk.inputs), stacked(lambda tk: tk.outputs))
+        if all(tk.is_whitened for tk in tasks):
+            return cls((), stacked(lambda tk: tk.target), None, None, *data)
+        return cls((), stacked(lambda tk: tk.target), stacked(lambda tk: tk.input_cov),
+                   stacked(lambda tk: tk.input_cov_sqrt), *data)
+
+    @classmethod
+    def from_network(cls, net: Network, task: Task) -> Stack:
+        """A stack of one (numpy)."""
+        return replace(cls.from_tasks([task]), weights=tuple(w[None] for w in net.weights))
+
+    def take(self, idx, weights: Sequence | None = None) -> Stack:
+        """Members ``idx`` (an integer array of the stack's namespace); shared tasks stay.
+
+        ``weights``, if given, are those members' new weights.
+        """
+        def rows(x):
+            return x if x is None or x.shape[0] == 1 else x[idx]
+
+        ws = tuple(w[idx] for w in self.weights) if weights is None else tuple(weights)
+        return Stack(ws, rows(self.target), rows(self.input_cov), rows(self.input_cov_sqrt),
+                     rows(self.inputs), rows(self.outputs))
+
+    @cached_property
+    def xp(self):
+        return array_namespace(self.target, *self.weights)
+
+    @property
+    def is_whitened(self) -> bool:
+        return self.input_cov is None
+
+    @cached_property
+    def parts(self) -> tuple[list, list]:
+        """``W_{>i}`` and ``W_{<i}`` for every layer (:func:`partial_products`)."""
+        return partial_products(self.weights)
+
+    @cached_property
+    def map(self):
+        return self.weights[-1] @ self.parts[1][-1]
+
+    def gradient(self) -> Direction:
+        """The loss gradient ``g = J^T (Delta S)`` with its cotangent ``Y = Delta R``."""
+        delta = self.map - self.target
+        if self.is_whitened:
+            return Direction(batched.vjp(self.parts, delta), delta)
+        return Direction(batched.vjp(self.parts, delta @ self.input_cov),
+                         delta @ self.input_cov_sqrt)
+
+    def member(self, b: int) -> Network:
+        """Member ``b`` as a numpy :class:`Network`."""
+        return Network([np.asarray(w[b]) for w in self.weights])
+
+
+@dataclass(frozen=True, eq=False)
+class ModeStack:
+    """Singular-mode strengths ``sigma`` of shape ``(..., modes, d)`` and targets ``s*`` of shape
+    ``(..., modes)``: the aligned, balanced-frame reduction of the full-matrix dynamics (Huh
+    2020, footnote 1). ``weights = (sigma,)`` so that the parameter-wise transforms (l2,
+    weight_decay, clip) act on it unchanged; clipping is per leading index."""
+
+    weights: tuple
+    target: Any
+    is_modes = True
+
+    @cached_property
+    def xp(self):
+        return array_namespace(self.weights[0])
+
+    @cached_property
+    def jacobian(self):
+        """``j_i = prod_{k != i} sigma_k`` (:func:`dlnsim.curvature.batched.mode_jacobian`)."""
+        return batched.mode_jacobian(self.weights[0])
+
+    def gradient(self) -> Direction:
+        """``dL/dsigma_i = sd j_i`` with ``sd = sbar - s*``, cotangent ``sd`` per mode."""
+        sd = self.xp.prod(self.weights[0], axis=-1) - self.target
+        return Direction((sd[..., None] * self.jacobian,), sd)
+
+
+@dataclass(frozen=True, eq=False)
+class Direction:
+    """An update direction: per-layer stacks and, optionally, ``Y`` with ``params = J_R^T Y``."""
+
+    params: tuple
+    cotangent: Any = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a discrete step gives a stateful or stochastic transform: the members' step sizes
+    ``lr`` (an array of the stack's namespace), their random generators (one per member, for
+    this transform) and the step number."""
+
+    lr: Any
+    rngs: tuple = ()
+    step: int = 0
+
+
+class Transform:
+    """One step of a rule. Subclasses set ``name`` and ``stage`` and define :meth:`apply`
+    (stateless) or :meth:`init` and :meth:`update` (stateful, discrete time only)."""
+
+    name: str = "transform"
+    stage: Stage = Stage.PRECONDITION
+    stateful: bool = False        # carries state between steps: discrete time only
+    stochastic: bool = False      # draws random numbers from ctx.rngs: discrete time only
+    replaces_gradient: bool = False
+    has_modes: bool = True        # acts on singular modes (ModeStack) too
+    numpy_only: bool = False      # written with numpy calls, not the array API
+    seed: int | None = None
+
+    def init(self, stack: Stack) -> Any:
+        """Per-member state: a list with one entry per member (None for stateless)."""
+        return None
+
+    def update(self, d: Direction, stack: Stack, state: Any, ctx: Context):
+        """``(direction, state)`` after this transform; ``state`` is the members' list."""
+        return self.apply(d, stack), state
+
+    def apply(self, d: Direction, stack: Stack) -> Direction:
+        raise NotImplementedError(f"{self.name} needs update(direction, stack, state, ctx)")
+
+    def check(self, stack: Stack) -> None:
+        """Refuse, before any work, a stack this transform cannot act on (``ValueError``)."""
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Optimiser(Transform):
+    """Base of the papers' discrete-time optimisers (K-FAC, HCGD, noisy and minibatch SGD):
+    they act on full matrices only, so a singular-mode stack is refused before any work."""
+
+    has_modes = False
+    numpy_only = True
+
+
+@dataclass(frozen=True, eq=False)
+class Map(Transform):
+    """A stateless transform given by a function ``(direction, stack) -> direction``."""
+
+    name: str = field()  # field(): no default (the base class's attributes are not defaults)
+    stage: Stage = field()
+    fn: Callable[[Direction, Any], Direction] = field()
+
+    def apply(self, d: Direction, stack) -> Direction:
+        return self.fn(d, stack)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A chain of transforms, applied in stage order to the loss gradient (:func:`chain`)."""
+
+    transforms: tuple[Transform, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return " -> ".join(t.name for t in self.transforms) or "gd"
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the rule needs discrete time (state between steps, or random draws)."""
+        return any(t.stateful or t.stochastic for t in self.transforms)
+
+    @property
+    def stochastic(self) -> bool:
+        return any(t.stochastic for t in self.transforms)
+
+    def check(self, stack) -> None:
+        """Refuse, before any work, a stack that some transform cannot act on."""
+        for t in self.transforms:
+            if stack.is_modes and not t.has_modes:
+                raise ValueError(f"{t.name} has no singular-mode form (it needs full matrices)")
+            if t.numpy_only and not is_numpy_namespace(stack.xp):
+                raise ValueError(f"{t.name} runs on numpy arrays only: use backend='numpy'")
+            t.check(stack)
+
+    def _stateless(self) -> None:
+        if self.stateful:
+            raise TypeError(f"rule {self.name} is a discrete-time optimiser (it keeps state or "
+                            "draws random numbers): run it with simulate(..., "
+                            "method='discrete')")
+
+    def direction(self, net: Network, task: Task) -> Direction:
+        """The transformed gradient (the velocity is its negative), as numpy arrays."""
+        stack = _single_stack(net, task)
+        self._stateless()
+        self.check(stack)
+        d = self.stack_direction(stack)
+        return Direction(tuple(p[0] for p in d.params),
+                         None if d.cotangent is None else d.cotangent[0])
+
+    def stack_direction(self, stack) -> Direction:
+        """The transformed gradient on a stack (any namespace, any ensemble size)."""
+        self._stateless()
+        d = stack.gradient()
+        for t in self.transforms:
+            d = t.apply(d, stack)
+        return d
+
+    def velocity(self, net: Network, task: Task) -> tuple[np.ndarray, ...]:
+        """``dw/dt`` at unit learning rate: minus the transformed gradient, one array a layer."""
+        return tuple(-p for p in self.direction(net, task).params)
+
+    def stack_velocity(self, stack) -> tuple:
+        """``dw/dt`` at unit learning rate for every member of a stack."""
+        return tuple(-p for p in self.stack_direction(stack).params)
+
+    def init(self, stack) -> tuple:
+        """Every transform's state for the members of ``stack``."""
+        return tuple(t.init(stack) for t in self.transforms)
+
+    def update(self, stack, states: tuple, ctxs: Sequence[Context]) -> tuple[Direction, tuple]:
+        """One discrete step: the direction and the new states (``ctxs``: one per transform)."""
+        d = stack.gradient()
+        new = []
+        for t, s, c in zip(self.transforms, states, ctxs):
+            d, s = t.update(d, stack, s, c)
+            new.append(s)
+        return d, tuple(new)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def chain(*rules: Rule | Transform) -> Rule:
+    """Compose rules into one, applied in stage order (:class:`Stage`), whatever the order
+    written: ``chain(weight_decay(lam), ngd(q))`` is decoupled decay after q-NGD.
+
+    Raises ``ValueError`` for a chain that cannot mean what it says: two preconditioners, or
+    two transforms that each replace the gradient (two minibatch samplers).
+    """
+    ts = []
+    for i, r in enumerate(rules):
+        if isinstance(r, Rule):
+            ts += list(r.transforms)
+        elif isinstance(r, Transform):
+            ts.append(r)
+        else:
+            raise TypeError(f"chain argument {i} must be a Rule, got {type(r).__name__}")
+    pre = [t.name for t in ts if t.stage == Stage.PRECONDITION]
+    if len(pre) > 1:
+        raise ValueError(f"a chain holds at most one preconditioner, got {', '.join(pre)}")
+    src = [t.name for t in ts if t.replaces_gradient]
+    if len(src) > 1:
+        raise ValueError(f"a chain holds at most one gradient estimate, got {', '.join(src)}")
+    return Rule(tuple(sorted(ts, key=lambda t: int(t.stage))))
+
+
+def check_pair(net, task, where: str = "") -> None:
+    """``net`` is a Network and ``task`` a Task with a target shaped like its map."""
+    if not isinstance(net, Network):
+        raise TypeError(f"net{where} must be a dlnsim.Network, got {type(net).__name__}")
+    if not isinstance(task, Task):
+        raise TypeError(f"task{where} must be a dlnsim.Task, got {type(task).__name__}")
+    if net.map.shape != task.target.shape:
+        raise ValueError(f"task{where}'s target has shape {task.target.shape} but the "
+                         f"network's map has shape {net.map.shape}")
+
+
+def _single_stack(net: Network, task: Task) -> Stack:
+    check_pair(net, task)
+    return Stack.from_network(net, task)

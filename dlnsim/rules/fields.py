@@ -1,0 +1,237 @@
+"""The continuous-time rules: gd, q-NGD (full or block-diagonal), l2, weight_decay, clip.
+
+Each acts on a full-matrix :class:`~dlnsim.rules.core.Stack` and on a singular-mode
+:class:`~dlnsim.rules.core.ModeStack`; l2, weight_decay and clip are the same formula on both
+(they act parameter-wise), q-NGD has a map-space form and a singular-mode form (Huh 2020,
+eqs 12, 20, 21).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from array_api_compat import is_numpy_namespace
+
+from dlnsim import _validate as V
+from dlnsim.curvature import batched, krylov
+from dlnsim.curvature.api import BALANCE_RTOL, vjp
+from dlnsim.curvature.spectral import DEFAULT_RCOND, check_spectral, inverse_power
+from dlnsim.rules.core import Direction, Map, Rule, Stack, Stage, Transform
+
+PATHS = ("auto", "dense", "balanced", "krylov")
+DENSE_MAX = 1024  # auto: largest n_d * n_0 for the dense map-space kernel (n = 32 when square)
+# path="balanced": the largest imbalance ratio max ||c_i|| / sum ||w_j||^2 accepted, before a
+# run (the direction's relative error is of this order) and inside one, where the stage points
+# of an explicit solver sit O(h^2) off the conserved manifold c_i = 0 (about 1e-6 at h = 1e-3);
+# discrete steps do not conserve c_i at all and fail the second check within a few steps.
+BALANCED_PATH_RTOL = 1e-8
+BALANCED_RUN_RTOL = 1e-4
+
+
+class NotBalanced(ValueError, ArithmeticError):
+    """``path="balanced"`` on a network that is not balanced (a ``ValueError``; inside a run an
+    ``ArithmeticError``, which stops it with status -1)."""
+
+
+def gd() -> Rule:
+    """Gradient descent: the empty chain (Huh 2020, eq 4)."""
+    return Rule()
+
+
+@dataclass(frozen=True, eq=False)
+class NGD(Transform):
+    """The fractional natural-gradient preconditioner ``H^{+1/q}`` (:func:`ngd`)."""
+
+    q: float
+    damping: float = 0.0
+    rcond: float = DEFAULT_RCOND
+    block_diagonal: bool = False
+    path: str = "auto"
+    tol: float = 1e-10
+    maxiter: int = 200
+    stage = Stage.PRECONDITION
+
+    @property
+    def name(self) -> str:
+        return ("ngd-d" if self.block_diagonal else "ngd") + f"(q={self.q:g}" + (
+            f", damping={self.damping:g})" if self.damping else ")")
+
+    def check(self, s) -> None:
+        if self.path == "balanced" and not s.is_modes:
+            if not s.is_whitened:
+                raise ValueError("path='balanced' needs whitened inputs (S = I) and the plain "
+                                 "gradient (no transform before ngd)")
+            self._balance(s, BALANCED_PATH_RTOL)
+
+    def _balance(self, s: Stack, rtol: float) -> None:
+        ratio = float(s.xp.max(batched.imbalance_ratio(s.weights)))
+        if ratio > rtol:
+            raise NotBalanced(f"path='balanced' needs a balanced network: max ||c_i||_F / "
+                              f"sum ||w_j||_F^2 = {ratio:.2e} > {rtol:.0e} (discrete steps do "
+                              "not conserve c_i); use path='auto' or 'dense'")
+
+    def apply(self, d: Direction, s) -> Direction:
+        if s.is_modes:
+            return self._modes(d, s)
+        q, damping, rcond = self.q, self.damping, self.rcond
+        if self.block_diagonal:
+            return Direction(batched.block_ngd_direction(s.parts, d.params, q, damping, rcond,
+                                                         s.input_cov))
+        applies = d.cotangent is not None and s.is_whitened
+        if self.path in ("balanced", "krylov") and not applies:
+            raise ValueError(f"path={self.path!r} needs whitened inputs (S = I) and the plain "
+                             "gradient (no transform before ngd)")
+        on_numpy = is_numpy_namespace(s.xp)
+        if self.path == "krylov" and not on_numpy:
+            raise ValueError("path='krylov' runs on numpy arrays only; use 'dense' or "
+                             "'balanced' with the torch backend")
+        chosen = self.path
+        if self.path == "auto":
+            if applies and bool(s.xp.all(batched.imbalance_ratio(s.weights) <= BALANCE_RTOL)):
+                chosen = "balanced"
+            elif applies and on_numpy and math.prod(s.target.shape[-2:]) > DENSE_MAX:
+                chosen = "krylov"
+            else:
+                chosen = "dense"
+        if chosen == "balanced":
+            if self.path == "balanced":
+                self._balance(s, BALANCED_RUN_RTOL)
+            return Direction(batched.balanced_ngd_direction(s.parts, s.map, d.cotangent, q,
+                                                            damping, rcond))
+        if chosen == "krylov":
+            try:
+                return Direction(self._krylov(s, d.cotangent))
+            except (ValueError, krylov.NotConverged):
+                # auto promises the exact direction: where Krylov refuses (singular balanced
+                # estimate) or misses its tolerance (far from balance), use the dense kernel
+                if self.path == "krylov":
+                    raise
+        if d.cotangent is not None:
+            return Direction(batched.ngd_direction(s.parts, q, damping, rcond,
+                                                   s.input_cov_sqrt, cotangent=d.cotangent))
+        return Direction(batched.ngd_direction(s.parts, q, damping, rcond, s.input_cov_sqrt,
+                                               params=d.params))
+
+    def _krylov(self, s: Stack, cotangent) -> tuple:
+        """The Krylov path member by member (numpy stacks only)."""
+        out = []
+        for b in range(cotangent.shape[0]):
+            net = s.member(b)
+            y, _ = krylov.inverse_power(net, cotangent[b], self.q, self.damping, self.tol,
+                                        self.maxiter, self.rcond)
+            out.append(vjp(net, y))
+        return tuple(np.stack([o[i] for o in out]) for i in range(len(s.weights)))
+
+    def _modes(self, d: Direction, s) -> Direction:
+        """Singular-mode form (Huh 2020, eqs 12, 20, 21). Per mode the Gauss-Newton matrix is
+        ``j j^T`` (full) or ``diag(j_i^2)`` (blocks), applied exactly (cutoff 0: a mode with a
+        zero Jacobian gets zero velocity, whatever the other modes)."""
+        xp, j, u = s.xp, s.jacobian, d.params[0]
+        q, eps = self.q, self.damping
+        if self.block_diagonal:
+            scale = j.shape[-1] ** (-1.0 / q) * inverse_power(j * j, q, eps, rcond=0.0)
+            return Direction((u * scale,))
+        nj2 = xp.sum(j * j, axis=-1)
+        power = inverse_power(nj2, q, eps, rcond=0.0)[..., None]
+        if d.cotangent is not None:  # u = y j exactly (the range of J^T): scale it
+            return Direction((u * power,))
+        # split u into its part along j (the range of J^T in this mode) and the rest (null)
+        c = xp.sum(u * j, axis=-1) / xp.where(nj2 > 0, nj2, xp.ones_like(nj2))
+        along = c[..., None] * j
+        out = along * power
+        if eps > 0:
+            out = out + eps ** (-1.0 / q) * (u - along)
+        return Direction((out,))
+
+
+def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = DEFAULT_RCOND,
+        block_diagonal: bool = False, path: str = "auto", tol: float = 1e-10,
+        maxiter: int = 200) -> Rule:
+    """Fractional natural gradient ``H^{+1/q}`` (q = 1 NGD, 2 sqrt-NGD, inf GD; Huh 2020, eq 12).
+
+    Parameters
+    ----------
+    q
+        Order of the correction, ``q >= 1``; ``math.inf`` is gradient descent.
+    damping
+        Levenberg-Marquardt ``eps``: use ``(H + eps I)^{-1/q}``; 0 means the pseudo-inverse.
+    rcond
+        Relative eigenvalue cutoff of the pseudo-inverse (:mod:`dlnsim.curvature.spectral`).
+    block_diagonal
+        Use the exact diagonal blocks ``H_i`` and the factor ``d^{-1/q}`` (NGD-d, eqs 19-21).
+    path
+        How the full direction is computed: ``"dense"`` diagonalises the (n_d n_0)-square
+        map-space kernel, O((n_d n_0)^3); ``"balanced"`` uses one SVD of the map, O(n^3), exact
+        for balanced networks (all ``c_i = 0``) with whitened inputs; others are refused
+        (imbalance ratio above 1e-8, :class:`NotBalanced`); ``"krylov"`` is matrix-free
+        (:func:`dlnsim.curvature.krylov.inverse_power`, relative accuracy ``tol``; whitened
+        inputs, gradient input, damping or a full-rank map); ``"auto"`` takes the balanced path
+        whenever it is exact (``c_i`` within ``BALANCE_RTOL`` = 1e-10 of zero, ``S = I``,
+        gradient input), dense up to ``n_d n_0 = DENSE_MAX`` (1024), Krylov above (dense where
+        Krylov cannot apply or misses ``tol`` within ``maxiter``, so "auto" is always exact).
+        Krylov runs on numpy only; on torch stacks ``"auto"`` stays dense above ``DENSE_MAX``.
+    tol, maxiter
+        Relative accuracy of the Krylov path and its CG iteration cap per shifted solve; with
+        ``path="krylov"`` a miss raises :class:`dlnsim.curvature.krylov.NotConverged`
+        (``simulate`` stops with status -1).
+    """
+    q, damping, rcond = check_spectral(q, damping, rcond)
+    if not isinstance(block_diagonal, bool):
+        raise TypeError(f"block_diagonal must be a bool, got {type(block_diagonal).__name__}")
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+    tol = V.positive(tol, "tol")
+    maxiter = V.positive_int(maxiter, "maxiter")
+    if math.isinf(q):
+        return gd()
+    return Rule((NGD(q, damping, rcond, block_diagonal, path, tol, maxiter),))
+
+
+def add_weights(lam: float, name: str, stage: Stage) -> Rule:
+    """``direction + lam * w``, the one formula of L2 (before) and weight decay (after)."""
+    lam = V.nonnegative(lam, name)
+
+    def fn(d: Direction, s) -> Direction:
+        if lam == 0:
+            return d
+        return Direction(tuple(p + lam * w for p, w in zip(d.params, s.weights)))
+
+    return Rule((Map(f"{name}({lam:g})", stage, fn),))
+
+
+def l2(lam: float) -> Rule:
+    """L2 regularisation: ``lam * w`` added to the gradient *before* any preconditioner (Zhang
+    et al. 2019, eq 6), wherever it is written in a chain."""
+    return add_weights(lam, "l2", Stage.REGULARIZE)
+
+
+def weight_decay(lam: float) -> Rule:
+    """Decoupled weight decay: ``lam * w`` added *after* the preconditioner (Zhang et al. 2019,
+    eq 7), wherever it is written in a chain. With it every rule whose preconditioned gradient
+    conserves ``c_i`` gives ``c_i(t) = exp(-2 lr lam t) c_i(0)`` (claim wd.imbalance_decay)."""
+    return add_weights(lam, "weight_decay", Stage.DECAY)
+
+
+def clip(max_speed: float) -> Rule:
+    """Update-speed clipping: rescale the preconditioned direction to norm at most
+    ``max_speed`` per member, before weight decay (Huh 2020, section 6, clips NGD and NGD-d).
+
+    The norm is ``sqrt(sum_i ||u_i||_F^2)`` over all layers (all modes and layers for singular
+    modes); the direction is kept, so every conservation law of the clipped rule still holds.
+    """
+    c = V.positive(max_speed, "max_speed")
+
+    def fn(d: Direction, s) -> Direction:
+        xp = s.xp
+        speed = xp.sqrt(sum(xp.sum(p * p, axis=(-2, -1), keepdims=True) for p in d.params))
+        over = speed > c
+        scale = xp.where(over, c / xp.where(over, speed, xp.ones_like(speed)),
+                         xp.ones_like(speed))
+        y = d.cotangent
+        if y is not None:
+            y = y * (scale[..., 0] if y.ndim < scale.ndim else scale)
+        return Direction(tuple(scale * p for p in d.params), y)
+
+    return Rule((Map(f"clip({c:g})", Stage.RESCALE, fn),))

@@ -1,0 +1,253 @@
+"""The one integration loop: saving, divergence, stall and budget checks, progress, statuses.
+
+A *stepper* (:mod:`dlnsim.solve.steppers`) only knows how to advance the running members of a
+stack ``y`` of shape ``(B, P)`` by one step; everything else is here, once, for every method:
+
+* save points: a stepper that *lands* on the save times (dopri5, rk4, discrete) has its state
+  stored when it reaches one; a stepper with dense output (scipy's) is interpolated there;
+* divergence: a non-finite state or one whose norm passes ``max_norm`` stops that member with
+  :attr:`Status.DIVERGED`;
+* failure: a field that raises ``ArithmeticError`` (a failed eigensolve, a Krylov solve that
+  missed its tolerance), step-size underflow, ``max_steps`` and the evaluation budget stop with
+  :attr:`Status.FAILED` and a message that says what to try;
+* Ctrl-C stops every running member with :attr:`Status.INTERRUPTED`, keeping what was saved;
+* one progress bar (tqdm) over time or steps.
+
+Members stop independently: the field is called as ``field(y, idx)`` with the rows of the
+members ``idx`` still running, so a member that diverges costs nothing more. A stopped member
+repeats its last saved state in the stored arrays (never NaN); ``saved`` says how many save
+times each reached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from array_api_compat import array_namespace, is_numpy_namespace
+from array_api_compat import device as _device
+from tqdm.auto import tqdm
+
+from dlnsim.solve.options import IMPLICIT_SOLVERS, Options
+from dlnsim.solve.status import (
+    STALL_WINDOW,
+    Status,
+    interrupted_message,
+    non_finite_message,
+    stall_message,
+    too_large_message,
+)
+
+BUDGET_CHECK = 1000  # steps between predictions of a member's total evaluations
+
+
+class Diverged(Exception):
+    """Raised by a vector field whose state or velocity is not finite (scipy steppers)."""
+
+
+@dataclass
+class Result:
+    """Saved states ``y[k]`` of shape ``(B, P)`` at ``t[k]`` and each member's outcome."""
+
+    t: np.ndarray
+    y: list
+    saved: np.ndarray
+    status: np.ndarray
+    message: list[str]
+    nfev: int
+
+
+def host(x) -> np.ndarray:
+    """A small array (flags, norms) as numpy on the host."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu()
+    return np.asarray(x)
+
+
+class Run:
+    """The state of one integration: current states, times, save points, statuses, progress."""
+
+    def __init__(self, field, y0, opts: Options, quiet: bool = False, desc: str = "simulate",
+                 hint: str = ""):
+        self.xp = array_namespace(y0)
+        self.numpy = is_numpy_namespace(self.xp)
+        self.device = _device(y0)
+        self.field, self.opts, self.hint = field, opts, hint
+        self.t = opts.t
+        self.discrete = opts.method == "discrete"
+        b = y0.shape[0]
+        self.y = self.xp.asarray(y0, copy=True)
+        self.store = [self.xp.asarray(y0, copy=True)] + [None] * (len(self.t) - 1)
+        self.saved = np.ones(b, dtype=np.int64)
+        self.status = np.full(b, int(Status.SUCCESS), dtype=np.int64)
+        self.message = ["reached the last save " + ("step" if self.discrete else "time")] * b
+        self.active = np.ones(b, dtype=bool)
+        self.now = np.full(b, float(self.t[0]))
+        self.nxt = np.ones(b, dtype=np.int64)  # each member's next save index
+        self.steps = np.zeros(b, dtype=np.int64)
+        self.window_start = self.now.copy()
+        self.evals = np.zeros(b, dtype=np.int64)
+        self.nfev = 0
+        self.span = float(self.t[-1] - self.t[0])
+        self.bar = tqdm(total=self.span, desc=desc, disable=True if quiet else None,
+                        unit="step" if self.discrete else "t", leave=False)
+        self.progress = float(self.t[0])
+
+    # -- helpers for steppers -----------------------------------------------------------------
+    def index(self, members: np.ndarray):
+        if self.numpy:  # numpy indexes with numpy arrays as they are
+            return members
+        return self.xp.asarray(members, device=self.device)
+
+    def call(self, y, members: np.ndarray):
+        """Evaluate the field on the rows ``y`` of ``members`` (counted per member)."""
+        self.nfev += 1
+        self.evals[members] += 1
+        return self.field(y, self.index(members))
+
+    def rows(self, members: np.ndarray):
+        """The current states of ``members`` (the state itself, not a copy, when every member
+        runs: steppers read it and return new arrays)."""
+        if members.size == self.y.shape[0]:
+            return self.y
+        return self.y[self.index(members)]
+
+    def finite_rows(self, *arrays) -> np.ndarray:
+        ok = None
+        for a in arrays:
+            row = self.xp.all(self.xp.isfinite(a), axis=1)
+            ok = row if ok is None else ok & row
+        return host(ok)
+
+    def when(self, time: float) -> str:
+        return f"step {int(time)}" if self.discrete else f"t = {time:.6g}"
+
+    def stop(self, members, status: Status, message: str) -> None:
+        for m in np.atleast_1d(members):
+            self.active[m] = False
+            self.status[m] = int(status)
+            self.message[m] = message
+
+    # -- what the loop does with a step ---------------------------------------------------------
+    def accept(self, members: np.ndarray, y_new, t_new: np.ndarray, dense=None) -> None:
+        """Take the new rows of ``members`` at times ``t_new``: check, store, save, limit.
+
+        ``y_new`` must be a new array (the loop may keep it as its state)."""
+        if members.size == 0:
+            return
+        # one pass: a non-finite squared norm flags both NaN/inf rows and rows too large
+        norms = host(self.xp.sqrt(self.xp.sum(y_new * y_new, axis=1)))
+        max_norm = self.opts.limits.max_norm
+        keep = norms <= max_norm  # False for NaN
+        if not keep.all():
+            finite = self.finite_rows(y_new)
+            for j in np.flatnonzero(~keep):
+                when = self.when(t_new[j])
+                self.stop(members[j], Status.DIVERGED, non_finite_message(when)
+                          if not finite[j] else too_large_message(norms[j], max_norm, when))
+            sel = np.flatnonzero(keep)
+            if sel.size == 0:
+                return
+            y_new, members, t_new = y_new[self.index(sel)], members[sel], t_new[sel]
+        rows = y_new
+        if members.size == self.y.shape[0]:  # every member, in order: keep the new array
+            self.y = rows
+        else:
+            self.y[self.index(members)] = rows
+        self.now[members] = t_new
+        if dense is None:
+            landed = np.flatnonzero(t_new == self.t[self.nxt[members]])
+            for j in landed:
+                self._save(members[j], rows[self.index(np.array([j]))])
+        else:
+            for j, m in enumerate(members):
+                while self.nxt[m] < len(self.t) and self.t[self.nxt[m]] <= t_new[j]:
+                    self._save(m, dense(float(self.t[self.nxt[m]]))[j:j + 1])
+        self.steps[members] += 1
+        if not self.discrete:
+            self._limits(members)
+        self._advance()
+
+    def _save(self, m: int, row) -> None:
+        k = int(self.nxt[m])
+        if self.store[k] is None:
+            self.store[k] = self.xp.asarray(self.store[k - 1], copy=True)
+        self.store[k][self.index(np.array([m]))] = row
+        self.saved[m] = k + 1
+        self.nxt[m] += 1
+        if self.nxt[m] == len(self.t):
+            self.active[m] = False
+
+    def _limits(self, members: np.ndarray) -> None:
+        """Stall, ``max_steps`` and evaluation-budget checks for ODE members."""
+        lim = self.opts.limits
+        for m in members:
+            if not self.active[m]:
+                continue
+            when = self.when(self.now[m])
+            if self.steps[m] % STALL_WINDOW == 0:
+                advance = self.now[m] - self.window_start[m]
+                if advance < lim.min_step * self.span:
+                    self.stop(m, Status.FAILED, stall_message(advance, self.now[m], self.hint))
+                    continue
+                self.window_start[m] = self.now[m]
+            if self.steps[m] >= lim.max_steps:
+                self.stop(m, Status.FAILED, f"stopped after max_steps = {lim.max_steps} at {when}")
+                continue
+            done = (self.now[m] - self.t[0]) / self.span
+            predicted = self.evals[m] / done if done > 0 else np.inf
+            if self.evals[m] >= lim.max_evals or (
+                    self.steps[m] % BUDGET_CHECK == 0 and self.evals[m] >= lim.max_evals // 20
+                    and predicted > 2 * lim.max_evals):
+                self.stop(m, Status.FAILED, self._budget_message(m, predicted))
+
+    def _budget_message(self, m: int, predicted: float) -> str:
+        fixes = "method='discrete' or a smaller lr"
+        if self.opts.solver not in IMPLICIT_SOLVERS:
+            fixes = ("method='discrete', a smaller lr, or an implicit solver (solver='Radau' "
+                     "or 'LSODA', numpy backend)")
+        return (f"evaluation budget: stopped at {self.when(self.now[m])} after "
+                f"{self.evals[m]} field evaluations (max_evals = {self.opts.limits.max_evals}); "
+                f"at this pace the run needs about {predicted:.3g}: the dynamics are stiff for "
+                f"an explicit solver here; use {fixes}")
+
+    def _advance(self) -> None:
+        now = float(self.now[self.active].min()) if self.active.any() else float(self.t[-1])
+        if now > self.progress:
+            self.bar.update(now - self.progress)
+            self.progress = now
+
+    def result(self) -> Result:
+        self.bar.close()
+        for k in range(1, len(self.t)):  # stopped members repeat their last saved state
+            if self.store[k] is None:
+                self.store[k] = self.xp.asarray(self.store[k - 1], copy=True)
+            late = np.flatnonzero(self.saved <= k)
+            if late.size:
+                idx = self.index(late)
+                self.store[k][idx] = self.store[k - 1][idx]
+        return Result(self.t, self.store, self.saved, self.status, self.message, self.nfev)
+
+
+def integrate(stepper, run: Run) -> Result:
+    """Drive ``stepper`` until every member has reached the last save time or stopped."""
+    try:
+        try:
+            stepper.start(run)
+            while run.active.any():
+                act = np.flatnonzero(run.active)
+                members, y_new, t_new, dense = stepper.step(run, act)
+                run.accept(members, y_new, t_new, dense)
+        except Diverged as exc:
+            act = np.flatnonzero(run.active)
+            run.stop(act, Status.DIVERGED, f"diverged: {exc}")
+        except ArithmeticError as exc:
+            act = np.flatnonzero(run.active)
+            when = run.when(float(run.now[act].min())) if act.size else ""
+            run.stop(act, Status.FAILED, f"vector field failed near {when}: {exc}")
+    except KeyboardInterrupt:
+        act = np.flatnonzero(run.active)
+        if act.size:
+            run.stop(act, Status.INTERRUPTED,
+                     interrupted_message(run.when(float(run.now[act].min()))))
+    return run.result()

@@ -1,0 +1,46 @@
+"""How a run ended: one status enum for every integrator, and the wording of its messages."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Status(IntEnum):
+    """The outcome of a run (per member of an ensemble), as in ``scipy.integrate.solve_ivp``.
+
+    ``SUCCESS`` (0) reached the last save time; ``DIVERGED`` (1) the state became non-finite or
+    its norm passed ``max_norm``; ``FAILED`` (-1) the integrator or the vector field failed
+    (step-size underflow, ``max_steps``, the evaluation budget, a failed eigensolve);
+    ``INTERRUPTED`` (2) the run was stopped by Ctrl-C. Whatever the status, everything saved
+    before the stop is kept and nothing after it is returned (no NaN).
+    """
+
+    SUCCESS = 0
+    DIVERGED = 1
+    FAILED = -1
+    INTERRUPTED = 2
+
+
+STALL_WINDOW = 2000
+
+
+def too_large_message(norm: float, max_norm: float, when: str) -> str:
+    """A run whose state norm passed ``max_norm`` (``DIVERGED``)."""
+    return f"diverged: state norm {norm:.3g} exceeded max_norm = {max_norm:.3g} at {when}"
+
+
+def non_finite_message(when: str) -> str:
+    """A run whose state or velocity became NaN or infinite (``DIVERGED``)."""
+    return f"diverged: the state or velocity became non-finite at {when}"
+
+
+def stall_message(advance: float, t: float, hint: str = "") -> str:
+    """A run whose last ``STALL_WINDOW`` steps advanced time by only ``advance`` (``FAILED``)."""
+    return (f"step size underflow: {STALL_WINDOW} steps advanced t by only {advance:.3g} up to "
+            f"t = {t:.6g}; the vector field is singular, discontinuous or stiff here"
+            + (f" ({hint})" if hint else ""))
+
+
+def interrupted_message(when: str) -> str:
+    """A run stopped by Ctrl-C (``INTERRUPTED``)."""
+    return f"interrupted at {when}; the results saved up to there are kept"

@@ -1,0 +1,240 @@
+"""The integration package: steppers and the one loop (numpy here; tests/test_backends.py runs
+the batched steppers on torch)."""
+
+import numpy as np
+import pytest
+from scipy.integrate import RK45, solve_ivp
+
+from dlnsim.solve import Limits, Options, Status, solve
+
+RATES = np.array([0.5, 1.0, 3.0, 10.0])
+Y0 = np.ones((4, 3)) * np.array([1.0, -2.0, 3.0])
+T = np.linspace(0.0, 2.0, 5)
+
+
+def run(solver, field, y0, t, **kw):
+    """``solve`` with options built like the front ends build them."""
+    method = "discrete" if solver == "discrete" else "ode"
+    opts = Options.checked(method, None if method == "discrete" else solver, t, **kw)
+    return solve(field, y0, opts, quiet=True)
+
+
+def _linear(rates):
+    return lambda y, idx: -rates[idx][:, None] * y
+
+
+def _exact(rates, y0, t):
+    return np.stack([y0 * np.exp(-rates[:, None] * tk) for tk in t])
+
+
+def test_dopri5_matches_the_exponential_per_member():
+    res = run("dopri5", _linear(RATES), Y0, T, rtol=1e-10, atol=1e-12)
+    err = np.abs(np.stack(res.y) - _exact(RATES, Y0, T)).max()
+    assert err < 1e-9  # global error of a 5th-order method at rtol 1e-10 (measured 2.3e-11)
+    assert np.all(res.status == Status.SUCCESS) and np.all(res.saved == len(T))
+
+
+def test_dopri5_member_runs_as_if_alone():
+    """Per-member step sizes: a member in an ensemble takes the steps it takes alone."""
+    res = run("dopri5", _linear(RATES), Y0, T, rtol=1e-8, atol=1e-10)
+    for b in range(len(RATES)):
+        alone = run("dopri5", _linear(RATES[b:b + 1]), Y0[b:b + 1], T, rtol=1e-8, atol=1e-10)
+        np.testing.assert_array_equal(np.stack(res.y)[:, b], np.stack(alone.y)[:, 0])
+
+
+def _stiffish(t, y):
+    """A nonlinear field with a fast and a slow direction: rejections happen along the way."""
+    return np.array([-50.0 * (y[0] - np.cos(y[1])), -y[0] * y[1], y[0] - 0.3 * y[2] ** 3])
+
+
+@pytest.mark.parametrize("rtol", [1e-4, 1e-7, 1e-10])
+def test_dopri5_takes_the_steps_of_scipy_rk45(rtol):
+    """With one save interval the batched Dormand-Prince takes exactly scipy RK45's steps: the
+    same number of field evaluations and the same final state to round-off. A max norm instead
+    of the RMS one, another safety factor or growth after a rejection changes the count."""
+    y0, tend, atol = np.array([1.0, 0.5, -2.0]), 3.0, rtol * 1e-2
+    ref = solve_ivp(_stiffish, (0.0, tend), y0, method="RK45", rtol=rtol, atol=atol)
+    solver = RK45(_stiffish, 0.0, y0, tend, rtol=rtol, atol=atol)
+    rejected = 0
+    while solver.status == "running":
+        h = solver.h_abs
+        solver.step()
+        rejected += solver.step_size < h * (1 - 1e-12) and solver.t < tend
+    res = run("dopri5", lambda y, idx: _stiffish(0.0, y[0])[None], y0[None], [0.0, tend],
+              rtol=rtol, atol=atol)
+    assert res.nfev == ref.nfev
+    np.testing.assert_allclose(res.y[-1][0], ref.y[:, -1], rtol=1e-12, atol=1e-14)
+    assert rejected > 0 or rtol > 1e-5  # the tight tolerances exercise rejected steps
+
+
+@pytest.mark.parametrize("rtol", [1e-6, 1e-9, 1e-12])
+def test_dopri5_error_follows_the_tolerance(rtol):
+    res = run("dopri5", _linear(RATES), Y0, T, rtol=rtol, atol=rtol * 1e-2)
+    rel = np.abs(np.stack(res.y) - _exact(RATES, Y0, T)).max() / np.abs(Y0).max()
+    assert rel < 100 * rtol
+
+
+def test_rk4_is_fourth_order():
+    errs = []
+    for dt in (0.02, 0.01):
+        res = run("rk4", _linear(RATES), Y0, T, dt=dt)
+        errs.append(np.abs(np.stack(res.y) - _exact(RATES, Y0, T)).max())
+    assert 14 < errs[0] / errs[1] < 18  # 2^4 = 16
+
+
+def test_rk4_lands_on_save_times_with_equal_steps():
+    calls = []
+
+    def field(y, idx):
+        calls.append(1)
+        return np.ones_like(y)
+
+    res = run("rk4", field, np.zeros((2, 1)), np.array([0.0, 0.25, 1.0]), dt=0.1)
+    np.testing.assert_allclose(np.stack(res.y)[:, 0, 0], [0.0, 0.25, 1.0], rtol=0, atol=1e-15)
+    assert len(calls) == 4 * (3 + 8)  # ceil(0.25/0.1) + ceil(0.75/0.1) steps, 4 stages each
+
+
+def test_discrete_matches_a_python_loop():
+    def field(y, idx):
+        return -0.1 * y ** 3
+
+    y0 = np.array([[1.0, 0.5], [2.0, -1.0]])
+    res = run("discrete", field, y0, np.array([0, 3, 10]))
+    y = y0.copy()
+    for n in range(10):
+        y = y + field(y, None)
+        if n + 1 == 3:
+            np.testing.assert_array_equal(res.y[1], y)
+    np.testing.assert_array_equal(res.y[2], y)
+
+
+@pytest.mark.parametrize("solver", ["DOP853", "RK45", "Radau", "LSODA"])
+def test_scipy_steppers_interpolate_the_save_times(solver):
+    res = run(solver, _linear(RATES[:1]), Y0[:1], T, rtol=1e-10, atol=1e-12)
+    assert res.status[0] == Status.SUCCESS and res.saved[0] == len(T)
+    err = np.abs(np.stack(res.y)[:, 0] - _exact(RATES[:1], Y0[:1], T)[:, 0]).max()
+    assert err < 1e-7
+
+
+@pytest.mark.parametrize("method", ["dopri5", "rk4", "discrete"])
+def test_a_diverging_member_stops_alone_and_says_when(method):
+    """dy/dt = y^2 blows up at t = 1/y0: members 1 and 2 diverge, member 0 runs on."""
+    y0 = np.array([[0.2], [0.6], [2.0]])
+
+    def field(y, idx):
+        return y * y
+
+    if method == "discrete":
+        t = np.arange(0, 61, 5)  # y <- y + 0.05 y^2: blow-up near steps 1/(0.05 y0)
+        res = run("discrete", lambda y, idx: 0.05 * y * y, y0, t)
+    else:
+        t = np.linspace(0.0, 3.0, 7)
+        res = run(method, field, y0, t, **({"dt": 1e-3} if method == "rk4" else {}))
+    assert list(res.status) == [0, 1, 1]
+    assert res.saved[0] == len(t) and res.saved[1] < len(t) and res.saved[2] < res.saved[1]
+    assert all("diverged" in m for m in res.message[1:])
+    ys = np.stack(res.y)
+    assert np.all(np.isfinite(ys))
+    for b in (1, 2):  # after the stop a member repeats its last saved state
+        k = res.saved[b]
+        assert np.all(ys[k:, b] == ys[k - 1, b])
+    if method == "dopri5":
+        assert "t = 1.66" in res.message[1]  # blow-up at 1/0.6
+
+
+def test_field_failure_stops_every_running_member_with_status_minus_1():
+    def field(y, idx):
+        if np.any(y < 0.5):
+            raise ArithmeticError("solver did not converge")
+        return -y
+
+    res = run("dopri5", field, np.ones((2, 1)), np.linspace(0, 2, 5))
+    assert list(res.status) == [-1, -1]
+    assert all("vector field failed" in m and "did not converge" in m for m in res.message)
+    assert np.all(res.saved >= 2)
+
+
+def test_non_finite_velocity_is_divergence():
+    def field(y, idx):
+        return np.where(y > 1.5, np.inf, 1.0) * np.ones_like(y)
+
+    res = run("discrete", field, np.array([[0.0], [1.0]]), np.arange(0, 4))
+    assert list(res.status) == [1, 1] and "non-finite" in res.message[1]
+
+
+def test_stalled_member_stops_with_step_size_underflow():
+    """A chattering field (-sign y) stalls member 0 at y = 0; member 1 (no stall) finishes."""
+    def field(y, idx):
+        out = -np.sign(y)
+        out[np.asarray(idx) == 1] = -0.1
+        return out
+
+    res = run("dopri5", field, np.array([[1.0], [5.0]]), np.linspace(0, 3, 4))
+    assert res.status[0] == -1 and "step size underflow" in res.message[0]
+    assert res.status[1] == 0
+
+
+def test_max_steps_stops_with_status_minus_1():
+    res = run("dopri5", _linear(RATES[:1]), Y0[:1], T, rtol=1e-12, atol=1e-14,
+              limits=Limits(max_steps=5))
+    assert res.status[0] == -1 and "max_steps = 5" in res.message[0]
+
+
+def test_stiff_run_stops_within_its_evaluation_budget_and_says_what_to_do():
+    """dy/dt = -1e6 (y - cos t) on [0, 1] needs ~1e6 explicit steps: the budget check stops it
+    early (predicted cost far above max_evals) with status -1 and names the remedies."""
+    res = run("DOP853", lambda y, idx: -1e6 * (y - 1.0), np.zeros((1, 1)), [0.0, 1.0],
+              limits=Limits(max_evals=20_000))
+    assert res.status[0] == Status.FAILED
+    assert "evaluation budget" in res.message[0] and "Radau" in res.message[0]
+    assert res.nfev <= 20_000
+    ok = run("Radau", lambda y, idx: -1e6 * (y - 1.0), np.zeros((1, 1)), [0.0, 1.0],
+             limits=Limits(max_evals=20_000))
+    assert ok.status[0] == Status.SUCCESS and abs(ok.y[-1][0, 0] - 1.0) < 1e-8
+
+
+def test_ctrl_c_keeps_what_was_saved_and_says_interrupted():
+    calls = []
+
+    def field(y, idx):
+        calls.append(1)
+        if len(calls) == 40:
+            raise KeyboardInterrupt
+        return -y
+
+    res = run("discrete", lambda y, idx: 0.01 * field(y, idx), np.ones((2, 1)),
+              np.arange(0, 101, 10))
+    assert list(res.status) == [Status.INTERRUPTED] * 2
+    assert all("interrupted at step 39" in m for m in res.message)
+    assert list(res.saved) == [4, 4]  # steps 0, 10, 20, 30 were saved
+    np.testing.assert_allclose(res.y[3], 0.99 ** 30)
+
+
+def test_initial_step_heuristic_handles_a_zero_field():
+    res = run("dopri5", lambda y, idx: np.zeros_like(y), np.zeros((2, 2)), T)
+    assert np.all(res.status == 0) and np.all(np.stack(res.y) == 0)
+    assert res.nfev < 100  # the heuristic's floor step grows 10x per step, no grinding
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(method="euler"), "method must be one of"),
+    (dict(solver="rk5"), "solver must be one of"),
+    (dict(solver="rk4"), "dt must be given"),
+    (dict(solver="dopri5", dt=0.1), "dt applies to solver='rk4' only"),
+    (dict(rtol=0), "rtol"),
+    (dict(limits="big"), "limits must be a dlnsim.Limits"),
+])
+def test_bad_options_name_the_argument(kwargs, match):
+    args = dict(method="ode", solver="dopri5", t=[0.0, 1.0]) | kwargs
+    with pytest.raises((ValueError, TypeError), match=match):
+        Options.checked(**args)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(max_norm=-1), "max_norm"), (dict(max_steps=0), "max_steps"),
+    (dict(min_step=float("nan")), "min_step"), (dict(max_evals=1.5), "max_evals"),
+    (dict(max_memory=0), "max_memory"),
+])
+def test_bad_limits_name_the_field(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        Limits(**kwargs)
