@@ -1,30 +1,131 @@
-"""Atomic file writes (a temporary file in the target's folder, then ``os.replace``) and JSON."""
+"""Files: atomic writes, output-path checks made before any work, and JSON.
+
+Semantics of a write to ``path`` (documented in the README, "Bad input and failures"):
+
+* the data go to a temporary file in the destination's folder, are flushed and fsynced, and
+  the file is renamed onto the destination (``os.replace``), then the folder is fsynced: a
+  reader sees the old file or the new one, never half of one, also after a crash;
+* a symbolic link is followed: its target is replaced (atomically) and the link stays;
+* a destination that exists and is not a regular file (a folder, a device, a FIFO, a socket)
+  is refused with ``ValueError``, never replaced;
+* on any failure the temporary file is removed and the error names ``path``.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` and rename the result onto ``path``; nothing half-written
-    is ever visible at ``path``, and the temporary file is removed on failure."""
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def destination(path: str | os.PathLike, name: str = "path") -> str:
+    """The file a write to ``path`` replaces: ``path`` with symbolic links followed.
+
+    Raises ``ValueError`` for an empty path, an existing non-regular file, or a missing folder.
+    """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(suffix=os.path.splitext(path)[1] + ".tmp", dir=folder)
+    if not isinstance(path, str) or path == "":
+        raise ValueError(f"{name} must be a file path, got {path!r}")
+    real = os.path.realpath(path)
+    if os.path.lexists(real):
+        mode = os.stat(real).st_mode
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"{name} {path!r} is {_kind(mode)}; refusing to replace it")
+    folder = os.path.dirname(real) or "."
+    if not os.path.isdir(folder):
+        raise ValueError(f"{name} {path!r}: the folder {folder!r} does not exist")
+    return real
+
+
+def _probe(folder: str, path: str, name: str) -> None:
+    """Create and remove a file in ``folder``: the only test that also holds for root and for
+    read-only file systems."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".dlnsim-probe-")
+    except OSError as exc:
+        raise ValueError(f"{name} {path!r}: cannot write in {folder!r} "
+                         f"({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def check_output_file(path: str | os.PathLike, name: str = "path") -> str:
+    """Check, before any work, that a file can be written at ``path``; returns the path."""
+    real = destination(path, name)
+    _probe(os.path.dirname(real) or ".", os.fspath(path), name)
+    return os.fspath(path)
+
+
+def check_output_folder(path: str | os.PathLike, name: str = "folder") -> str:
+    """Check, before any work, that files can be written in ``path`` (created if missing,
+    its parent must exist); returns the path."""
+    path = os.fspath(path)
+    if not isinstance(path, str) or path == "":
+        raise ValueError(f"{name} must be a folder path, got {path!r}")
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise ValueError(f"{name} {path!r} exists and is not a folder")
+    if not os.path.isdir(path):
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise ValueError(f"{name} {path!r}: the folder {parent!r} does not exist")
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"{name} {path!r}: cannot create it ({exc.strerror or exc})") \
+                from None
+    _probe(path, path, name)
+    return path
+
+
+def _fsync_folder(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some file systems do not open folders; the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` and rename the result onto ``path`` (see the module docs);
+    nothing half-written is ever visible at ``path``, and the temporary file is removed on
+    failure. OS errors are re-raised naming ``path``."""
+    shown = os.fspath(path)
+    real = destination(shown)
+    folder = os.path.dirname(real) or "."
+    fd, tmp = tempfile.mkstemp(suffix=os.path.splitext(real)[1] + ".tmp", dir=folder)
     os.close(fd)
     try:
         write(tmp)
+        with open(tmp, "rb+") as fh:
+            fh.flush()
+            os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
+        os.replace(tmp, real)
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, f"cannot write {shown!r}: {exc.strerror or exc}") from exc
         raise
+    _fsync_folder(folder)
 
 
 def _finite(x):

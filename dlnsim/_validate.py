@@ -12,14 +12,28 @@ import numbers
 import numpy as np
 
 
+def real_array(x, name: str, what: str = "an array of real numbers") -> np.ndarray:
+    """``x`` as a fresh float64 array. Refused with ``TypeError`` naming ``name``: complex
+    values (numpy would drop the imaginary part with only a warning), booleans, strings, None,
+    objects and ragged nesting."""
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be {what}, got {type(x).__name__}")
+    try:
+        a = np.asarray(x)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise TypeError(f"{name} must be {what} ({str(exc).splitlines()[0]})") from None
+    if np.iscomplexobj(a):
+        raise TypeError(f"{name} must be real, got a complex array")
+    if a.dtype.kind not in "iuf":
+        kind = {"b": "booleans", "U": "strings", "S": "bytes", "O": "objects"}.get(
+            a.dtype.kind, str(a.dtype))
+        raise TypeError(f"{name} must be {what}, got {kind}")
+    return np.array(a, dtype=np.float64, copy=True)
+
+
 def as_matrix(x, name: str, shape: tuple[int | None, int | None] | None = None) -> np.ndarray:
     """Return ``x`` as a finite float64 2-D array (a fresh, read-only copy)."""
-    if isinstance(x, (str, bytes)) or x is None:
-        raise TypeError(f"{name} must be a 2-D array of real numbers, got {type(x).__name__}")
-    try:
-        a = np.array(x, dtype=np.float64, copy=True)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a 2-D array of real numbers ({exc})") from None
+    a = real_array(x, name, "a 2-D array of real numbers")
     if a.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array, got shape {a.shape}")
     if a.size == 0:
@@ -38,7 +52,7 @@ def as_matrix(x, name: str, shape: tuple[int | None, int | None] | None = None) 
 
 
 def real(x, name: str) -> float:
-    """Return ``x`` as a Python float, rejecting bools, strings and NaN."""
+    """Return ``x`` as a Python float, rejecting bools, strings, complex numbers and NaN."""
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
     v = float(x)
@@ -62,8 +76,10 @@ def nonnegative(x, name: str) -> float:
 
 
 def positive_int(x, name: str) -> int:
-    """A positive integer (bools refused)."""
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 1:
+    """A positive integer (Python or numpy; bools refused)."""
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive integer, got {type(x).__name__} {x!r}")
+    if x < 1:
         raise ValueError(f"{name} must be a positive integer, got {x!r}")
     return int(x)
 
@@ -91,12 +107,7 @@ def spd(x, name: str, n: int | None = None) -> np.ndarray:
 
 def time_grid(t, name: str = "t") -> np.ndarray:
     """Save times: a 1-D, finite, strictly increasing array with at least two entries."""
-    if isinstance(t, (str, bytes)) or t is None:
-        raise TypeError(f"{name} must be a 1-D array of times, got {type(t).__name__}")
-    try:
-        a = np.array(t, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a 1-D array of times ({exc})") from None
+    a = real_array(t, name, "a 1-D array of times")
     if a.ndim != 1 or a.size < 2:
         raise ValueError(f"{name} must be a 1-D array of at least 2 times, got shape {a.shape}")
     if not np.all(np.isfinite(a)):

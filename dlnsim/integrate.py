@@ -19,7 +19,7 @@ from dlnsim import backends
 from dlnsim.network import Network, unflatten
 from dlnsim.rules import Context, Rule, Stack
 from dlnsim.rules.core import check_pair
-from dlnsim.solve import Limits, Options, check_memory, memory_estimate, solve
+from dlnsim.solve import Limits, Options, Status, check_memory, memory_estimate, solve
 from dlnsim.task import Task
 from dlnsim.trajectory import Ensemble, Trajectory
 
@@ -129,6 +129,16 @@ def simulate_ensemble(nets: Sequence[Network], task: Task | Sequence[Task],
     p = sum(n.size for n in nets[0].weights)
     check_memory(memory_estimate(len(opts.t), b, p, widths[0] * widths[-1]
                                  + sum(w * w for w in widths[1:-1])), limits)
+    for i, (n, tk) in enumerate(zip(nets, tasks)):
+        name = "net" if b == 1 else f"nets[{i}]"
+        with np.errstate(over="ignore", invalid="ignore"):
+            norm, loss0 = float(np.sqrt(n.squared_norm())), tk.loss(n.map)
+        if not norm <= limits.max_norm:
+            raise ValueError(f"{name}: the initial weights' norm {norm:.3g} is above "
+                             f"limits.max_norm = {limits.max_norm:.3g}")
+        if not np.isfinite(loss0):
+            raise ValueError(f"{name}: the loss of the initial map overflows float64 "
+                             "(weights or target too large)")
     for i, r in enumerate(rules_):
         if r.stateful and opts.method != "discrete":
             raise ValueError(f"rule[{i}] {r.name} is a discrete-time optimiser (it keeps state "
@@ -143,12 +153,21 @@ def simulate_ensemble(nets: Sequence[Network], task: Task | Sequence[Task],
     groups: dict[int, list[int]] = {}
     for i, r in enumerate(rules_):
         groups.setdefault(id(r), []).append(i)
-    for members in groups.values():
+    stacks = []
+    for members in groups.values():  # every group checked before any work
         r = rules_[members[0]]
         stack = replace(Stack.from_tasks([tasks[i] for i in members], be.asarray),
                         weights=tuple(be.asarray(np.stack([nets[i].weights[k] for i in members]))
                                       for k in range(len(widths) - 1)))
         r.check(stack)
+        stacks.append((members, r, stack))
+    interrupted = False
+    for members, r, stack in stacks:
+        if interrupted:  # Ctrl-C stops the whole ensemble: later groups do not start
+            status[members] = int(Status.INTERRUPTED)
+            for i in members:
+                message[i] = "interrupted before this member started; its initial state is kept"
+            continue
         field = be.guard(_field(r, stack, be.asarray(lrs[members]), widths))
         desc = r.name if len(groups) == 1 else f"{r.name} ({len(members)})"
         res = solve(field, be.asarray(flat0[members]), opts, quiet, desc, _stall_hint(r))
@@ -158,6 +177,7 @@ def simulate_ensemble(nets: Sequence[Network], task: Task | Sequence[Task],
         for j, i in enumerate(members):
             message[i] = res.message[j]
         nfev += res.nfev
+        interrupted = bool(np.any(res.status == int(Status.INTERRUPTED)))
     weights = unflatten(out, widths)  # (B, T, n_{i+1}, n_i) per layer
     maps = weights[0]
     for w in weights[1:]:

@@ -71,6 +71,11 @@ class Network:
                     f"{ws[i - 1].shape[0]} rows; widths must chain (weights input layer first)"
                 )
         object.__setattr__(self, "weights", ws)
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = bool(np.all(np.isfinite(self.map)))
+        if not finite:
+            raise ValueError("weights are too large: their product, the map w_d ... w_1, "
+                             "overflows float64")
 
     # -- constructors ---------------------------------------------------------------------
     @classmethod
@@ -81,9 +86,15 @@ class Network:
         """
         widths = _widths(widths)
         scale = V.positive(scale, "scale")
-        rng = np.random.default_rng(seed)
-        return cls([scale * rng.standard_normal((widths[i + 1], widths[i]))
-                    for i in range(len(widths) - 1)])
+        rng = np.random.default_rng(V.seed(seed, allow_none=True))
+        with np.errstate(over="ignore"):
+            ws = [scale * rng.standard_normal((widths[i + 1], widths[i]))
+                  for i in range(len(widths) - 1)]
+        try:
+            return cls(ws)
+        except ValueError as exc:
+            raise ValueError(f"scale = {scale:g} is too large for widths {widths}: "
+                             f"{exc}") from None
 
     @classmethod
     def aligned(
@@ -117,8 +128,8 @@ class Network:
             Needed with ``(m,)`` strengths when ``widths`` is not given.
         """
         target = V.as_matrix(target, "target")
-        s = np.array(strengths, dtype=np.float64) if not isinstance(strengths, str) else None
-        if s is None or s.ndim not in (1, 2) or s.size == 0:
+        s = V.real_array(strengths, "strengths")
+        if s.ndim not in (1, 2) or s.size == 0:
             raise ValueError("strengths must be a non-empty array of shape (m,) or (m, d)")
         if not np.all(np.isfinite(s)):
             raise ValueError("strengths must be finite")
@@ -150,12 +161,15 @@ class Network:
                 raise ValueError(f"strengths has shape {s.shape} but the depth is {d}")
             sig = s
         u_star, _, vt_star = np.linalg.svd(target, full_matrices=True)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(V.seed(seed, allow_none=True))
         bases = [vt_star.T] + [_random_orthogonal(n, rng) for n in widths[1:-1]] + [u_star]
         ws = []
         for i in range(d):
             ws.append((bases[i + 1][:, :m] * sig[:, i]) @ bases[i][:, :m].T)
-        return cls(ws)
+        try:
+            return cls(ws)
+        except ValueError as exc:
+            raise ValueError(f"strengths are too large: {exc}") from None
 
     # -- shape ------------------------------------------------------------------------------
     @property

@@ -111,10 +111,10 @@ class Task:
         if strengths is None:
             s = np.arange(rank, 0, -1, dtype=float)
         else:
-            s = np.array(strengths, dtype=float).reshape(-1)
+            s = V.real_array(strengths, "strengths").reshape(-1)
             if s.shape != (rank,) or not np.all(np.isfinite(s)):
                 raise ValueError(f"strengths must be {rank} finite numbers, got {strengths!r}")
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(V.seed(seed, allow_none=True))
         u = np.linalg.qr(rng.standard_normal((n_out, rank)))[0]
         v = np.linalg.qr(rng.standard_normal((n, rank)))[0]
         teacher = (u * s) @ v.T
@@ -123,15 +123,20 @@ class Task:
         # through the SVD so that X X^T / P = I to machine precision even when P = n.
         u_x, _, vt_x = np.linalg.svd(x, full_matrices=False)
         x = np.sqrt(samples) * (u_x @ vt_x)
-        y = teacher @ x + noise * rng.standard_normal((n_out, samples))
-        target = y @ x.T / samples  # S = I
-        loss_offset = 0.5 * (np.sum(y * y) / samples - np.sum(target * target))
+        with np.errstate(over="ignore", invalid="ignore"):
+            y = teacher @ x + noise * rng.standard_normal((n_out, samples))
+            target = y @ x.T / samples  # S = I
+            loss_offset = 0.5 * (np.sum(y * y) / samples - np.sum(target * target))
+            test_offset = float(0.5 * n_out * np.float64(noise) ** 2)
+        if not (np.all(np.isfinite(y)) and np.isfinite(loss_offset) and np.isfinite(test_offset)):
+            raise ValueError(f"noise = {noise:g} or strengths (max {np.abs(s).max():g}) are too "
+                             "large: the labels or their loss overflow float64")
         return cls(
             target=target,
             input_cov=None,
             loss_offset=loss_offset,
             teacher=teacher,
-            test_offset=0.5 * n_out * noise**2,
+            test_offset=test_offset,
             inputs=x,
             outputs=y,
         )
@@ -156,9 +161,13 @@ class Task:
         return W - self.target
 
     def loss(self, W: np.ndarray) -> float:
-        """Train loss ``1/2 Tr[Delta S Delta^T] + loss_offset`` (Huh 2020, eq 1)."""
+        """Train loss ``1/2 Tr[Delta S Delta^T] + loss_offset`` (Huh 2020, eq 1).
+
+        Both terms are sums of squares; a total below 0 (rounding, ~1e-15 relative to the data
+        loss when the map fits the data) is reported as 0.
+        """
         delta = self.residual(W)
-        return 0.5 * float(np.sum((delta @ self.input_cov) * delta)) + self.loss_offset
+        return max(0.5 * float(np.sum((delta @ self.input_cov) * delta)) + self.loss_offset, 0.0)
 
     @property
     def has_test(self) -> bool:

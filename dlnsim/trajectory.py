@@ -1,12 +1,13 @@
 """Trajectory: saved times, weights and derived series, with status and message.
 
-Saved and loaded as ``.npz`` without pickle; files are written atomically (temporary file in
-the same folder, then ``os.replace``).
+Saved and loaded as ``.npz`` without pickle; files are written atomically (:mod:`dlnsim._io`)
+and checked field by field on load.
 """
 
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ from dlnsim.task import Task
 STATUS_SUCCESS = int(Status.SUCCESS)   # aliases of dlnsim.Status, kept for dlnsim 0.1 code
 STATUS_DIVERGED = int(Status.DIVERGED)
 STATUS_FAILED = int(Status.FAILED)
+FORMAT = "dlnsim.trajectory/1"  # written into every saved file; load reads /0 (dlnsim 0.1) too
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,12 +81,14 @@ class Trajectory:
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
-        """Write an ``.npz`` file atomically (no pickled objects)."""
-        path = os.fspath(path)
+        """Write an ``.npz`` file atomically (no pickled objects; the file records its format,
+        :data:`FORMAT`). A symbolic link is written through to its target; a destination that
+        is not a regular file is refused with ``ValueError``."""
         arrays = {
+            "format": np.array(FORMAT),
             "t": self.t, "map": self.map, "loss": self.loss,
             "mode_strengths": self.mode_strengths,
-            "status": np.array(self.status), "message": np.array(self.message),
+            "status": np.array(int(self.status)), "message": np.array(self.message),
             "method": np.array(self.method), "rule": np.array(self.rule),
             "lr": np.array(self.lr), "nfev": np.array(self.nfev),
             "depth": np.array(len(self.weights)),
@@ -95,6 +99,7 @@ class Trajectory:
             arrays[f"imbalance_{i}"] = c
         if self.test_loss is not None:
             arrays["test_loss"] = self.test_loss
+
         def write(tmp: str) -> None:
             with open(tmp, "wb") as fh:  # a file object: savez would append ".npz" to a name
                 np.savez(fh, **arrays)
@@ -103,23 +108,100 @@ class Trajectory:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Trajectory:
-        """Read a file written by :meth:`save` (``allow_pickle=False``)."""
-        with np.load(os.fspath(path), allow_pickle=False) as f:
+        """Read a file written by :meth:`save` (``allow_pickle=False``), checking every field.
+
+        Raises ``ValueError`` naming the file and what is wrong (not an npz archive, pickled
+        data, a newer format, a missing field, inconsistent shapes, non-finite values).
+        """
+        name = os.fspath(path)
+        try:
+            f = np.load(name, allow_pickle=False)
+        except FileNotFoundError:
+            raise ValueError(f"{name}: no such file") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "pickle" in why:  # numpy's fallback for unknown files; dlnsim never unpickles
+                why = "numpy would read it as pickled data, which dlnsim never loads"
+            raise ValueError(f"{name} is not a dlnsim trajectory (not a readable .npz archive: "
+                             f"{why})") from None
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise ValueError(f"{name} is not a dlnsim trajectory: it holds one array (.npy), "
+                             "not an .npz archive")
+        with f:
             try:
-                d = int(f["depth"])
-                return cls(
-                    t=f["t"], weights=tuple(f[f"weights_{i}"] for i in range(d)),
-                    map=f["map"], loss=f["loss"],
-                    imbalance=tuple(f[f"imbalance_{i}"] for i in range(d - 1)),
-                    mode_strengths=f["mode_strengths"],
-                    test_loss=f["test_loss"] if "test_loss" in f.files else None,
-                    status=int(f["status"]), message=str(f["message"]),
-                    method=str(f["method"]), rule=str(f["rule"]), lr=float(f["lr"]),
-                    nfev=int(f["nfev"]),
-                )
+                return _read(f, name)
             except KeyError as exc:
-                raise ValueError(f"{os.fspath(path)} is not a dlnsim trajectory: missing {exc}")\
-                    from None
+                field = str(exc.args[0]).split(" is not a file")[0] if exc.args else "?"
+                raise ValueError(f"{name} is not a dlnsim trajectory: missing field "
+                                 f"{field!r}") from None
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                raise ValueError(f"{name} is damaged: {exc}") from None
+
+
+def _read(f, name: str) -> Trajectory:
+    """The fields of an opened trajectory archive, each checked against the others."""
+    def bad(what: str):
+        return ValueError(f"{name} is not a valid dlnsim trajectory: {what}")
+
+    fmt = str(f["format"]) if "format" in f.files else "dlnsim.trajectory/0"  # dlnsim 0.1
+    if fmt not in ("dlnsim.trajectory/0", FORMAT):
+        raise bad(f"format {fmt!r} is not one this version reads ({FORMAT!r}); it was written "
+                  "by a newer dlnsim")
+
+    def scalar(key, kind):
+        a = f[key]
+        if a.shape != () or not np.issubdtype(a.dtype, kind):
+            raise bad(f"{key} must be a scalar of kind {kind.__name__}, got {a.dtype} "
+                      f"{a.shape}")
+        return a[()]
+
+    def real(key, shape):
+        a = f[key]
+        if a.dtype.kind not in "fi" or a.shape != shape or not np.all(np.isfinite(a)):
+            raise bad(f"{key} must be a finite real array of shape {shape}, got {a.dtype} "
+                      f"{a.shape}")
+        return np.asarray(a, dtype=float)
+
+    depth = int(scalar("depth", np.integer))
+    if depth < 1:
+        raise bad(f"depth must be >= 1, got {depth}")
+    t = f["t"]
+    if t.ndim != 1 or t.size < 1 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
+        raise bad("t must be a 1-D, finite, strictly increasing array")
+    n_t = t.size
+    weights = []
+    for i in range(depth):
+        w = f[f"weights_{i}"]
+        if w.ndim != 3 or w.shape[0] != n_t:
+            raise bad(f"weights_{i} must have shape ({n_t}, n_{i + 1}, n_{i}), got {w.shape}")
+        if i and w.shape[2] != weights[-1].shape[1]:
+            raise bad(f"weights_{i} has {w.shape[2]} columns, weights_{i - 1} has "
+                      f"{weights[-1].shape[1]} rows")
+        weights.append(real(f"weights_{i}", w.shape))
+    widths = (weights[0].shape[2],) + tuple(w.shape[1] for w in weights)
+    maps = real("map", (n_t, widths[-1], widths[0]))
+    product = weights[0]
+    for w in weights[1:]:
+        product = w @ product
+    if np.abs(product - maps).max() > 1e-10 * max(1.0, np.abs(product).max()):
+        raise bad("map is not the product of the weights")
+    test = real("test_loss", (n_t,)) if "test_loss" in f.files else None
+    status = int(scalar("status", np.integer))
+    if status not in {int(s) for s in Status}:
+        raise bad(f"status must be one of {[int(s) for s in Status]}, got {status}")
+    lr = float(scalar("lr", np.floating))
+    nfev = int(scalar("nfev", np.integer))
+    if not (lr > 0 and np.isfinite(lr)) or nfev < 0:
+        raise bad(f"lr must be > 0 and nfev >= 0, got lr = {lr}, nfev = {nfev}")
+    return Trajectory(
+        t=np.asarray(t, dtype=float), weights=tuple(weights), map=maps,
+        loss=real("loss", (n_t,)),
+        imbalance=tuple(real(f"imbalance_{i}", (n_t, widths[i + 1], widths[i + 1]))
+                        for i in range(depth - 1)),
+        mode_strengths=real("mode_strengths", (n_t, min(widths[0], widths[-1]))),
+        test_loss=test, status=Status(status), message=str(scalar("message", np.str_)),
+        method=str(scalar("method", np.str_)), rule=str(scalar("rule", np.str_)), lr=lr,
+        nfev=nfev)
 
 
 def from_weights(t: np.ndarray, weights: list[tuple[np.ndarray, ...]], task: Task,

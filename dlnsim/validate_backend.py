@@ -30,6 +30,7 @@ from dlnsim import modes, rules
 from dlnsim._io import write_json as _write_json
 from dlnsim.integrate import simulate_ensemble
 from dlnsim.network import Network
+from dlnsim.solve.status import Results
 from dlnsim.task import Task
 
 TOLERANCE = 1e-9
@@ -177,25 +178,31 @@ def cases(quick: bool = False) -> list[tuple[Callable, str, int, str]]:
     return out
 
 
-def validate(device: str = "cpu", quick: bool = False, quiet: bool = True) -> list[CaseResult]:
-    """Run every case on numpy and on torch (``device``) and report the deviations."""
+def validate(device: str = "cpu", quick: bool = False, quiet: bool = True) -> Results:
+    """Run every case on numpy and on torch (``device``) and report the deviations. Ctrl-C
+    stops after the cases finished so far (``Results.interrupted``)."""
     from tqdm.auto import tqdm
 
     from dlnsim import backends
+    from dlnsim.solve import reraise_interrupts
 
     backends.get("torch", device)  # a clear error now if torch or the device is missing
-    out = []
+    out = Results()
     todo = cases(quick)
+    out.total = len(todo)
     with tqdm(todo, desc="validate-backend", disable=True if quiet else None,
-              leave=False) as bar:
-        for compare, name, depth, method in bar:
-            bar.set_postfix_str(f"{name} d={depth} {method}")
-            try:
-                out.append(compare(name, depth, method, device))
-            except Exception as exc:  # a crashing case is a failed case, reported
-                out.append(CaseResult(f"{name} d={depth} {method}", name, WIDTHS[depth], True,
-                                      method, math.inf, TOLERANCE, False, 0.0,
-                                      f"raised {type(exc).__name__}: {exc}"))
+              leave=False) as bar, reraise_interrupts():
+        try:
+            for compare, name, depth, method in bar:
+                bar.set_postfix_str(f"{name} d={depth} {method}")
+                try:
+                    out.append(compare(name, depth, method, device))
+                except Exception as exc:  # a crashing case is a failed case, reported
+                    out.append(CaseResult(f"{name} d={depth} {method}", name, WIDTHS[depth],
+                                          True, method, math.inf, TOLERANCE, False, 0.0,
+                                          f"raised {type(exc).__name__}: {exc}"))
+        except KeyboardInterrupt:
+            out.interrupted = True
     return out
 
 

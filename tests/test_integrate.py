@@ -386,3 +386,50 @@ def test_numpy_install_works_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert "needs PyTorch" in out and "dlnsim[torch]" in out
+
+
+# -- failures during a run: a status and a message, never an exception or a NaN ----------------
+def test_a_failed_eigensolve_stops_the_run_with_status_minus_1(monkeypatch):
+    net = Network.random((3, 3, 3), scale=0.5, seed=1)
+    task = Task.teacher_student(n=3, rank=2, seed=0)
+    calls, real = [0], np.linalg.eigh
+
+    def flaky(a, *args, **kwargs):
+        calls[0] += 1
+        if calls[0] > 200:
+            raise np.linalg.LinAlgError("Eigenvalues did not converge")
+        return real(a, *args, **kwargs)
+
+    monkeypatch.setattr(np.linalg, "eigh", flaky)
+    traj = simulate(net, task, rules.ngd(2, path="dense"), np.linspace(0, 5, 11), quiet=True)
+    assert traj.status == dlnsim.Status.FAILED
+    assert "vector field failed" in traj.message and "did not converge" in traj.message
+    assert 1 < len(traj.t) < 11 and np.all(np.isfinite(traj.loss))
+
+
+def test_a_stiff_run_stops_within_its_budget_and_the_fixes_it_names_work():
+    """GD at lr = 1e6 on width 3: stiff for DOP853. The budget stops it (status -1, in seconds,
+    not hours) with a message naming discrete steps, a smaller lr and implicit solvers, and
+    without suggesting damping (GD has nothing to damp); Radau runs it."""
+    import time
+
+    net = Network.random((3, 3, 3), scale=0.5, seed=1)
+    task = Task.teacher_student(n=3, rank=2, seed=0)
+    t0 = time.perf_counter()
+    traj = simulate(net, task, rules.gd(), [0.0, 1.0], lr=1e6, quiet=True,
+                    limits=dlnsim.Limits(max_evals=50_000))
+    assert time.perf_counter() - t0 < 60
+    assert traj.status == dlnsim.Status.FAILED and "evaluation budget" in traj.message
+    assert "method='discrete'" in traj.message and "Radau" in traj.message
+    assert "damping" not in traj.message
+    stiff = simulate(net, task, rules.gd(), [0.0, 1.0], lr=1e6, solver="Radau", quiet=True)
+    assert stiff.success and stiff.loss[-1] < 1e-3 * stiff.loss[0]
+    discrete = simulate(net, task, rules.gd(), [0, 10], lr=1e6, method="discrete", quiet=True)
+    assert discrete.status == dlnsim.Status.DIVERGED and "at step" in discrete.message
+
+
+def test_a_stalled_preconditioned_run_suggests_damping_and_a_plain_one_does_not():
+    from dlnsim.integrate import _stall_hint
+
+    assert "damping" in _stall_hint(rules.ngd(1, block_diagonal=True))
+    assert "damping" not in _stall_hint(rules.gd())

@@ -135,3 +135,18 @@ def test_other_rules_figure_marks_the_exact_stationary_losses():
         y = ln.get_ydata()
         assert y[-1] < 0.01 * y[0]
     plt.close(fig)
+
+
+def test_importing_plots_chooses_no_backend_and_builds_figures_without_pyplot():
+    """Figures are plain Figure objects: importing dlnsim.plots and drawing one must neither
+    import pyplot nor select a backend (which would break inline figures in notebooks)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, matplotlib; before = matplotlib.rcParams._get_backend_or_none(); "
+            "import dlnsim.plots as p; f = p.fig3(); "
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'; "
+            "assert matplotlib.rcParams._get_backend_or_none() == before; "
+            "assert type(f).__name__ == 'Figure' and len(f.axes) == 2; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

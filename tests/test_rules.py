@@ -7,7 +7,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from dlnsim import Network, Task, curvature, rules
+from dlnsim import Network, Task, curvature, rules, simulate
 from tests.reference import dense_gn, dense_power, dln_cases, flat, full_map
 
 QS = [1.0, 1.5, 2.0, 3.0, math.inf]
@@ -248,3 +248,19 @@ def test_a_chain_with_two_preconditioners_is_refused():
         rules.chain(rules.kfac(), rules.ngd(2, block_diagonal=True))
     with pytest.raises(ValueError, match="at most one gradient estimate"):
         rules.chain(rules.minibatch_sgd(), rules.minibatch_sgd(batch=2))
+
+
+def test_the_balanced_path_refuses_an_unbalanced_network_naming_the_imbalance():
+    net = Network.random((3, 4, 3), scale=0.7, seed=4)
+    task = Task(target=np.ones((3, 3)))
+    with pytest.raises(ValueError, match=r"needs a balanced network: max \|\|c_i\|\|_F / sum "
+                                         r"\|\|w_j\|\|_F\^2 = [0-9.e+-]+ > 1e-08"):
+        rules.ngd(2, path="balanced").velocity(net, task)
+    with pytest.raises(ValueError, match="needs a balanced network"):
+        simulate(net, task, rules.ngd(2, path="balanced"), [0.0, 1.0])
+    other = np.random.default_rng(0).standard_normal((3, 3))  # not the target's singular basis
+    balanced = Network.aligned(other, [1.0, 0.5, 0.2], widths=(3, 4, 3))
+    # discrete steps do not conserve balance: the run stops instead of drifting
+    traj = simulate(balanced, task, rules.ngd(2, path="balanced"), np.arange(0, 50, 10),
+                    lr=0.3, method="discrete", quiet=True)
+    assert traj.status == -1 and "needs a balanced network" in traj.message

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from matplotlib.figure import Figure
 
-from dlnsim._io import atomic_write
+from dlnsim._io import atomic_write, check_output_folder
 from dlnsim.plots.data import (
     FIG2_EXPONENTS,
     FIG2_TARGETS,
@@ -40,14 +40,20 @@ def save(fig: Figure, path: str, dpi: int = 100) -> None:
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=ext))
 
 
-def write_figures(out: str = "figures", only: str | None = None, fmt: str = "png") -> list[str]:
-    """Build and save the figures (all, or the one named ``only``); return the paths."""
+def write_figures(out: str = "figures", only: str | None = None, fmt: str = "png",
+                  written: list | None = None) -> list[str]:
+    """Build and save the figures (all, or the one named ``only``); return the paths.
+
+    The folder is checked (created if missing, writable) before any figure is computed;
+    ``written``, if given, receives each path as soon as its file exists (what an interrupted
+    call has written).
+    """
     if fmt not in ("png", "pdf"):
         raise ValueError(f"format must be 'png' or 'pdf', got {fmt!r}")
     if only is not None and only not in FIGURES:
-        raise ValueError(f"--only must be one of {sorted(FIGURES)}, got {only!r}")
-    os.makedirs(out, exist_ok=True)
-    paths = []
+        raise ValueError(f"only must be one of {sorted(FIGURES)}, got {only!r}")
+    check_output_folder(out, "out")
+    paths = [] if written is None else written
     for name, make in FIGURES.items():
         if only is not None and name != only:
             continue

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dlnsim.solve.discrete import Discrete
 from dlnsim.solve.dopri5 import Dopri5
-from dlnsim.solve.loop import Result, Run, integrate
+from dlnsim.solve.loop import Result, Run, integrate, reraise_interrupts
 from dlnsim.solve.options import (
     BATCHED_SOLVERS,
     SCIPY_SOLVERS,
@@ -45,4 +45,5 @@ def solve(field, y0, opts: Options, quiet: bool = False, desc: str = "simulate",
 
 
 __all__ = ["BATCHED_SOLVERS", "SCIPY_SOLVERS", "STEPPERS", "Limits", "Options", "Result", "Run",
-           "Status", "check_memory", "integrate", "memory_estimate", "solve", "step_grid"]
+           "Status", "check_memory", "integrate", "memory_estimate", "reraise_interrupts", "solve",
+           "step_grid"]

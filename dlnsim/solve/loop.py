@@ -21,6 +21,7 @@ times each reached.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,18 @@ from dlnsim.solve.status import (
 )
 
 BUDGET_CHECK = 1000  # steps between predictions of a member's total evaluations
+_RERAISE = [0]  # > 0 inside reraise_interrupts()
+
+
+@contextmanager
+def reraise_interrupts():
+    """Inside this context Ctrl-C is not turned into an interrupted result but re-raised, for
+    callers that run many integrations (``dlnsim verify``) and must stop as a whole."""
+    _RERAISE[0] += 1
+    try:
+        yield
+    finally:
+        _RERAISE[0] -= 1
 
 
 class Diverged(Exception):
@@ -246,6 +259,9 @@ def integrate(stepper, run: Run) -> Result:
             when = run.when(float(run.now[act].min())) if act.size else ""
             run.stop(act, Status.FAILED, f"vector field failed near {when}: {exc}")
     except KeyboardInterrupt:
+        if _RERAISE[0]:
+            run.bar.close()
+            raise
         act = np.flatnonzero(run.active)
         if act.size:
             run.stop(act, Status.INTERRUPTED,

@@ -118,9 +118,9 @@ def memory_estimate(points: int, members: int, state_size: int, per_point: int =
     return 8.0 * 2 * points * members * (state_size + per_point)
 
 
-def check_memory(need: float, limits: Limits, what: str = "t") -> None:
+def check_memory(need: float, limits: Limits, what: str = "t",
+                 advice: str = "save fewer points, or raise Limits(max_memory=...)") -> None:
     """Refuse a run whose results would pass ``limits.max_memory``, naming the estimate."""
     if not math.isfinite(need) or need > limits.max_memory:
         raise ValueError(f"{what}: the run would hold about {need / 2**30:.3g} GiB of results, "
-                         f"above the limit of {limits.max_memory / 2**30:.3g} GiB; save fewer "
-                         "points (or raise Limits(max_memory=...))")
+                         f"above the limit of {limits.max_memory / 2**30:.3g} GiB; {advice}")

@@ -44,3 +44,12 @@ def stall_message(advance: float, t: float, hint: str = "") -> str:
 def interrupted_message(when: str) -> str:
     """A run stopped by Ctrl-C (``INTERRUPTED``)."""
     return f"interrupted at {when}; the results saved up to there are kept"
+
+
+class Results(list):
+    """Results of a batch of checks or runs (``dlnsim verify``, ``validate-backend``), in
+    order; ``interrupted`` is True when Ctrl-C stopped the batch (the list then holds what
+    finished before it) and ``total`` is the number selected."""
+
+    interrupted: bool = False
+    total: int = 0

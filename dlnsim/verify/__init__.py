@@ -4,21 +4,31 @@ Each check compares a simulation with an independent quantity (a sympy closed fo
 conserved quantity, a dense reference) and reports the error against a stated tolerance.
 """
 
+from dlnsim.solve.status import Results
 from dlnsim.verify import function_space, gao, huh, scale, wen, zhang  # noqa: F401 (registers)
 from dlnsim.verify.registry import REGISTRY, CheckResult, Outcome, claim, select, write_json
 
 
-def run(only: str | None = None, quiet: bool = True) -> list[CheckResult]:
-    """Run the claims matching the glob ``only``; a progress bar unless ``quiet``."""
+def run(only: str | None = None, quiet: bool = True) -> Results:
+    """Run the claims matching the glob ``only``; a progress bar unless ``quiet``. Ctrl-C stops
+    after the claims finished so far, which are returned (``Results.interrupted``)."""
     from tqdm.auto import tqdm
 
+    from dlnsim.solve import reraise_interrupts
+
     claims = select(only)
-    out = []
-    with tqdm(claims, desc="verify", disable=True if quiet else None, leave=False) as bar:
-        for c in bar:
-            bar.set_postfix_str(c.id)
-            out.append(c.run())
+    out = Results()
+    out.total = len(claims)
+    with tqdm(claims, desc="verify", disable=True if quiet else None, leave=False) as bar, \
+            reraise_interrupts():
+        try:
+            for c in bar:
+                bar.set_postfix_str(c.id)
+                out.append(c.run())
+        except KeyboardInterrupt:
+            out.interrupted = True
     return out
 
 
-__all__ = ["REGISTRY", "CheckResult", "Outcome", "claim", "run", "select", "write_json"]
+__all__ = ["REGISTRY", "CheckResult", "Outcome", "Results", "claim", "run", "select",
+           "write_json"]

@@ -1,0 +1,161 @@
+"""Trajectory files: atomic writes, link and device semantics, every field checked on load."""
+
+import os
+
+import numpy as np
+import pytest
+
+from dlnsim import Network, Status, Task, Trajectory, _io, rules, simulate
+from dlnsim.trajectory import FORMAT
+
+
+@pytest.fixture(scope="module")
+def traj():
+    task = Task.teacher_student(n=3, rank=1, seed=0)
+    return simulate(Network.random((3, 4, 3), scale=0.2), task, rules.ngd(2),
+                    t=np.linspace(0, 1, 3), quiet=True)
+
+
+def _leftovers(folder):
+    return [p for p in os.listdir(folder) if p.endswith(".tmp")]
+
+
+def test_save_load_round_trip_records_the_format(traj, tmp_path):
+    path = tmp_path / "t.npz"
+    traj.save(path)
+    with np.load(path, allow_pickle=False) as f:
+        assert str(f["format"]) == FORMAT
+    back = Trajectory.load(path)
+    for a, b in zip(back.weights, traj.weights):
+        np.testing.assert_array_equal(a, b)
+    assert back.status == traj.status and isinstance(back.status, Status)
+    assert back.message == traj.message and back.rule == traj.rule
+
+
+def test_a_write_that_fails_halfway_leaves_the_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / "out.bin"
+    path.write_bytes(b"old content")
+
+    def half(tmp):
+        with open(tmp, "wb") as fh:
+            fh.write(b"new")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        _io.atomic_write(path, half)
+    assert path.read_bytes() == b"old content"
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_rename_that_fails_leaves_the_old_file_names_the_path_and_cleans_up(tmp_path,
+                                                                             monkeypatch):
+    path = tmp_path / "out.bin"
+    path.write_bytes(b"old content")
+
+    def no_replace(src, dst):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", no_replace)
+    with pytest.raises(OSError, match=r"cannot write '.*out\.bin'"):
+        _io.atomic_write(path, lambda tmp: open(tmp, "wb").write(b"new"))
+    assert path.read_bytes() == b"old content"
+    assert _leftovers(tmp_path) == []
+
+
+def test_the_data_are_fsynced_before_the_rename(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd)))
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("replace"),
+                                                     real_replace(a, b)))
+    _io.atomic_write(tmp_path / "x", lambda tmp: open(tmp, "wb").write(b"data"))
+    assert events[:2] == ["fsync", "replace"]  # file first, then (last) the folder
+    assert (tmp_path / "x").read_bytes() == b"data"
+
+
+def test_saving_onto_a_link_writes_through_to_its_target_and_keeps_the_link(traj, tmp_path):
+    target = tmp_path / "target.npz"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.npz"
+    link.symlink_to(target)
+    traj.save(link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert len(Trajectory.load(target).t) == len(traj.t)
+
+
+def test_saving_onto_a_dangling_link_creates_its_target(traj, tmp_path):
+    link = tmp_path / "link.npz"
+    link.symlink_to(tmp_path / "new.npz")
+    traj.save(link)
+    assert link.is_symlink() and (tmp_path / "new.npz").exists()
+
+
+@pytest.mark.parametrize("dest,match", [("/dev/null", "is a character device"),
+                                        ("{tmp}", "is a folder")])
+def test_saving_onto_a_non_regular_file_is_refused(traj, tmp_path, dest, match):
+    with pytest.raises(ValueError, match=match):
+        traj.save(dest.format(tmp=tmp_path))
+    assert os.path.exists("/dev/null") and os.path.isdir(tmp_path)
+
+
+def _corrupt(path, tmp_path, name, **changes):
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    for k, v in changes.items():
+        if v is None:
+            arrays.pop(k)
+        else:
+            arrays[k] = v
+    out = tmp_path / name
+    np.savez(out, **arrays)
+    return out
+
+
+def test_every_load_failure_is_a_value_error_naming_the_file(traj, tmp_path):
+    good = tmp_path / "good.npz"
+    traj.save(good)
+    data = good.read_bytes()
+    cases = {}
+    (tmp_path / "trunc.npz").write_bytes(data[:len(data) // 2])
+    cases["trunc.npz"] = "not a readable .npz archive"
+    (tmp_path / "zeros.npz").write_bytes(b"\0" * 100)
+    cases["zeros.npz"] = "pickled data, which dlnsim never loads"
+    np.save(tmp_path / "one.npy", np.ones(3))
+    cases["one.npy"] = "holds one array"
+    with np.load(good) as f:
+        maps, t = f["map"], f["t"]
+    changes = {
+        "neg.npz": (dict(depth=np.array(-1)), "depth must be >= 1"),
+        "shape.npz": (dict(map=maps[:, :2]), "map must be a finite real array of shape"),
+        "wrong.npz": (dict(map=maps * 1.01), "map is not the product of the weights"),
+        "future.npz": (dict(format=np.array("dlnsim.trajectory/9")), "newer dlnsim"),
+        "nan.npz": (dict(loss=np.full(len(t), np.nan)), "loss must be a finite real array"),
+        "status.npz": (dict(status=np.array(7)), "status must be one of"),
+        "lr.npz": (dict(lr=np.array(-1.0)), "lr must be > 0"),
+        "t.npz": (dict(t=t[::-1]), "strictly increasing"),
+        "missing.npz": (dict(loss=None), "missing field 'loss'"),
+    }
+    for name, (change, match) in changes.items():
+        _corrupt(good, tmp_path, name, **change)
+        cases[name] = match
+    cases["absent.npz"] = "no such file"
+    for name, match in cases.items():
+        with pytest.raises(ValueError, match=match) as info:
+            Trajectory.load(tmp_path / name)
+        assert name in str(info.value)
+
+
+def test_files_of_dlnsim_0_1_without_a_format_field_still_load(traj, tmp_path):
+    good = tmp_path / "good.npz"
+    traj.save(good)
+    old = _corrupt(good, tmp_path, "old.npz", format=None)
+    assert len(Trajectory.load(old).t) == len(traj.t)
+
+
+def test_output_checks_name_the_flag_and_the_path(tmp_path):
+    with pytest.raises(ValueError, match=r"--out '.*nope/x.npz': the folder"):
+        _io.check_output_file(tmp_path / "nope" / "x.npz", "--out")
+    with pytest.raises(ValueError, match="must be a file path"):
+        _io.check_output_file("", "--out")
+    assert _io.check_output_folder(tmp_path / "new", "--out") == str(tmp_path / "new")
+    assert (tmp_path / "new").is_dir() and os.listdir(tmp_path / "new") == []
