@@ -10,7 +10,6 @@ import math
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import dlnsim
 from dlnsim import Network, Task, backends, modes, rules
@@ -44,8 +43,9 @@ def _torch_stack(net: Network, task: Task, device="cpu") -> rules.Stack:
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@settings(max_examples=40)
-@given(case=dln_cases(max_depth=4, max_width=5), rule_index=st.integers(0, len(RULES) - 1))
+@pytest.mark.parametrize("rule_index", range(len(RULES)), ids=[r.name for r in RULES])
+@settings(max_examples=6)
+@given(case=dln_cases(max_depth=4, max_width=5))
 def test_torch_velocity_equals_numpy_velocity(device, case, rule_index):
     """Every rule's field on tensors equals the numpy field: depths 1-4, rectangular and
     bottleneck widths, S != I, near-saddle scales."""
@@ -134,18 +134,22 @@ def test_modes_simulate_on_torch_matches_numpy(device):
     assert got.success and np.abs(got.sigma - ref.sigma).max() < 1e-10
 
 
-def test_validate_backend_quick_passes_and_writes_json(tmp_path, capsys):
-    path = tmp_path / "backend.json"
-    assert main(["validate-backend", "--quick", "--quiet", "--json", str(path)]) == 0
-    out = capsys.readouterr().out
-    assert "0 failed" in out and "ngd-d(q=1) d=3" in out
-    doc = json.loads(path.read_text())
-    assert doc["passed"] and doc["device"] == "cpu" and doc["max_deviation"] < 1e-9
-    cases = doc["cases"]
-    assert {c["method"] for c in cases} == {"ode", "discrete"}
-    assert {len(c["widths"]) - 1 for c in cases if c["widths"]} == {1, 2, 3, 4}
-    assert any(not c["whitened"] for c in cases)
-    assert all(c["deviation"] is not None and c["deviation"] <= 1e-9 for c in cases)
+def test_validate_backend_quick_runs_one_depth_per_rule(monkeypatch, tmp_path, capsys):
+    """--quick keeps every rule and every singular-mode case, at one depth each (cycling 1-4),
+    a quarter of the full list; the full list itself runs in the test below."""
+    from dlnsim import validate_backend as vb
+
+    full, quick = vb.cases(), vb.cases(quick=True)
+    assert {c[1] for c in quick} == {c[1] for c in full}
+    assert {c[2] for c in quick} == {1, 2, 3, 4} and 3 * len(quick) < len(full)
+    seen = {}
+
+    def spy(device, quick=False, quiet=True):
+        seen["quick"] = quick
+        return vb.Results()
+
+    monkeypatch.setattr(vb, "validate", spy)
+    assert main(["validate-backend", "--quick", "--quiet"]) == 0 and seen["quick"] is True
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
@@ -170,3 +174,19 @@ def test_the_papers_optimisers_refuse_the_torch_backend_before_any_work():
     for rule in (rules.kfac(), rules.hcgd(), rules.minibatch_sgd(), rules.noisy_sgd("none")):
         with pytest.raises(ValueError, match="numpy arrays only"):
             dlnsim.simulate(net, task, rule, [0, 1], method="discrete", backend="torch")
+
+
+def test_validate_backend_full_passes_every_case_and_writes_json(tmp_path, capsys):
+    """Without --quick: every rule at every depth, S != I included, both methods."""
+    path = tmp_path / "full.json"
+    assert main(["validate-backend", "--quiet", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "0 failed" in out and "ngd-d(q=1) d=3" in out
+    doc = json.loads(path.read_text())
+    assert doc["passed"] and doc["device"] == "cpu" and len(doc["cases"]) > 100
+    cases = doc["cases"]
+    assert {c["method"] for c in cases} == {"ode", "discrete"}
+    assert {len(c["widths"]) - 1 for c in cases if c["widths"]} == {1, 2, 3, 4}
+    assert any(not c["whitened"] for c in cases)
+    assert all(c["deviation"] is not None and c["deviation"] <= 1e-9 for c in cases)
+    assert doc["max_deviation"] <= doc["tolerance"]

@@ -251,22 +251,23 @@ def _cpu_seconds(pid: int) -> float:
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc")
 def test_sigint_to_the_installed_command_keeps_the_partial_run(tmp_path):
-    """A real SIGINT, sent once the process has worked for 4 CPU seconds (imports take about
-    one): exit 130, one line on stderr, the file holds the save points reached."""
+    """A real SIGINT, sent once the process has worked for 6 CPU seconds (imports take about
+    one; save points every 0.05 time units): exit 130, one line on stderr, the file holds the
+    save points reached."""
     out = tmp_path / "s.npz"
     proc = subprocess.Popen([sys.executable, "-m", "dlnsim", "simulate", "--widths",
-                             "16,16,16,16", "--t-end", "400", "--points", "401", "--quiet",
+                             "16,16,16,16", "--t-end", "200", "--points", "4001", "--quiet",
                              "--out", str(out)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while _cpu_seconds(proc.pid) < 4.0 and proc.poll() is None and time.time() < deadline:
+    while _cpu_seconds(proc.pid) < 6.0 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert stderr.count("\n") == 1 and "Traceback" not in stderr
     saved = Trajectory.load(out)
-    assert saved.status == Status.INTERRUPTED and 2 <= len(saved.t) < 401
+    assert saved.status == Status.INTERRUPTED and 2 <= len(saved.t) < 4001
     assert "status 2: interrupted" in stdout
 
 

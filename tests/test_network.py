@@ -25,12 +25,20 @@ def test_partial_products_compose_to_the_map(case):
 
 
 def test_imbalance_definition_and_shapes():
+    """c_i = w_i w_i^T - w_{i+1}^T w_{i+1} (eq 15), entry by entry with explicit sums (no
+    matmul, no transposes), on a rectangular network; and a hand-computed scalar case."""
     net = Network.random((2, 3, 4, 5), scale=1.0, seed=0)
     c = net.imbalance()
     ws = net.weights
-    assert len(c) == 2
-    assert np.allclose(c[0], ws[0] @ ws[0].T - ws[1].T @ ws[1])
-    assert c[1].shape == (4, 4)
+    assert [x.shape for x in c] == [(3, 3), (4, 4)]
+    for i, ci in enumerate(c):
+        a, b = ws[i], ws[i + 1]
+        for r in range(ci.shape[0]):
+            for s in range(ci.shape[1]):
+                want = (sum(a[r, k] * a[s, k] for k in range(a.shape[1]))
+                        - sum(b[k, r] * b[k, s] for k in range(b.shape[0])))
+                assert ci[r, s] == pytest.approx(want, rel=1e-12, abs=1e-14)
+    assert Network([np.array([[2.0]]), np.array([[3.0]])]).imbalance()[0][0, 0] == -5.0
     assert Network.random((3, 2), seed=0).imbalance() == []
 
 

@@ -44,6 +44,8 @@ def test_portrait_draws_the_optimal_hyperbola_in_black():
     black = [c for c in pp.ax.collections
              if hasattr(c, "levels") and list(c.levels) == [0.0]]
     assert black, "no contour at sigma_Delta = 0"
+    assert np.allclose(matplotlib.colors.to_rgba_array(black[0].get_edgecolor())[0],
+                       [0, 0, 0, 1])
     plt.close(pp.ax.figure)
 
 
@@ -89,9 +91,16 @@ def test_fig4_early_stopping_markers_are_at_the_test_loss_minimum():
     xs = sorted(ln.get_xdata()[0] for ln in ax_c.get_lines()
                 if list(ln.get_ydata()) == [0, 1])  # axvline: axes-fraction y from 0 to 1
     data = experiments.teacher_student_runs()
-    want = sorted(plots.early_stopping(tr, experiments.TEACHER_DT)[0]
+    # the minimum of each run's test loss, found here without plots.early_stopping
+    want = sorted(float(tr.t[np.argmin(tr.test_loss)]) * experiments.TEACHER_DT
                   for tr in data["runs"].values())
     assert np.allclose(xs, want)
+    marks = sorted((ln.get_xdata()[0], ln.get_ydata()[0]) for ln in ax_c.get_lines()
+                   if ln.get_marker() == "v")
+    assert np.allclose([m[1] for m in marks],
+                       [min(tr.test_loss) for tr in sorted(
+                           data["runs"].values(),
+                           key=lambda tr: float(tr.t[np.argmin(tr.test_loss)]))])
     assert ax_c.get_ylabel() == "test loss"
     plt.close(fig)
 
@@ -115,9 +124,19 @@ def test_cli_figures_writes_requested_format(tmp_path, capsys):
 
 
 def test_modes_used_by_portraits_match_direct_integration():
+    """The drawn trajectory against scipy integrating eq 12 (q = 2, d = 2) written out here:
+    dsigma_1/dt = -(s1 s2 - 1) s2 / |j|, dsigma_2/dt = -(s1 s2 - 1) s1 / |j|."""
+    from scipy.integrate import solve_ivp
+
     pp = plots.phase_portrait(q=2.0, start=(0.3, 0.2), t_end=2.0)
-    ref = modes.simulate(np.array([[0.3, 0.2]]), [1.0], pp.trajectory.t, q=2.0)
-    assert np.array_equal(ref.sigma, pp.trajectory.sigma)
+
+    def eq12(t, s):
+        sd, nj = s[0] * s[1] - 1.0, np.hypot(s[0], s[1])
+        return [-sd * s[1] / nj, -sd * s[0] / nj]
+
+    ref = solve_ivp(eq12, (0, 2.0), [0.3, 0.2], t_eval=pp.trajectory.t, rtol=1e-12,
+                    atol=1e-14, method="DOP853")
+    np.testing.assert_allclose(pp.trajectory.sigma[:, 0, :], ref.y.T, rtol=1e-8, atol=1e-10)
     plt.close(pp.ax.figure)
 
 
@@ -150,3 +169,14 @@ def test_importing_plots_chooses_no_backend_and_builds_figures_without_pyplot():
             "assert type(f).__name__ == 'Figure' and len(f.axes) == 2; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_cli_figures_without_only_writes_every_figure(tmp_path, capsys):
+    """All figures, fig1 included, as real PNG files of a readable size."""
+    assert main(["figures", "--out", str(tmp_path)]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(f"{n}.png" for n in plots.FIGURES)
+    for p in tmp_path.iterdir():
+        data = p.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    assert capsys.readouterr().out.count("wrote ") == len(plots.FIGURES)

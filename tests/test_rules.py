@@ -47,9 +47,13 @@ def _blocks_separated(h, weights):
     return True
 
 
-@settings(max_examples=100, deadline=None)
-@given(dln_cases(), st.sampled_from(QS), st.booleans(), st.sampled_from([0.0, 1e-3, 0.3]),
-       st.sampled_from(["none", "l2", "decay"]))
+# Categorical choices are parametrized (every q, block and regulariser is run); hypothesis
+# draws the continuous ones (the network, the covariance, the damping level).
+@pytest.mark.parametrize("reg", ["none", "l2", "decay"])
+@pytest.mark.parametrize("block", [False, True])
+@pytest.mark.parametrize("q", QS)
+@settings(max_examples=12, deadline=None)
+@given(case=dln_cases(), damping_rel=st.sampled_from([0.0, 1e-3, 0.3]))
 def test_rule_velocity_equals_dense_reference(case, q, block, damping_rel, reg):
     weights, target, cov = case
     net, task = Network(weights), Task(target=target, input_cov=cov)
@@ -179,8 +183,10 @@ STACK_RULES = [
 ]
 
 
-@settings(max_examples=30)
-@given(case=dln_cases(max_depth=4, max_width=4), rule_index=st.integers(0, len(STACK_RULES) - 1))
+@pytest.mark.parametrize("rule_index", range(len(STACK_RULES)),
+                         ids=[r.name for r in STACK_RULES])
+@settings(max_examples=8)
+@given(case=dln_cases(max_depth=4, max_width=4))
 def test_stack_velocity_equals_each_members_velocity(case, rule_index):
     """A stack of 3 networks with per-member targets and covariances gives each member its own
     velocity (member 0 is the drawn case, near-saddle scales included)."""

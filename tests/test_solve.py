@@ -238,3 +238,12 @@ def test_bad_options_name_the_argument(kwargs, match):
 def test_bad_limits_name_the_field(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         Limits(**kwargs)
+
+
+def test_scipy_steppers_honour_max_steps_and_min_step():
+    res = run("RK45", _linear(RATES[:1]), Y0[:1], T, rtol=1e-12, atol=1e-14,
+              limits=Limits(max_steps=5))
+    assert res.status[0] == -1 and "max_steps = 5" in res.message[0]
+    chatter = run("RK45", lambda y, idx: -np.sign(y), np.array([[1.0]]), np.linspace(0, 3, 4),
+                  limits=Limits(min_step=1e-3))
+    assert chatter.status[0] == -1 and "step size underflow" in chatter.message[0]

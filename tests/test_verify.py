@@ -51,10 +51,12 @@ def test_design_md_ids_when_available():
 
 def test_every_claim_passes_and_reports_its_numbers():
     results = verify.run()
+    assert not results.interrupted and len(results) == results.total == len(verify.REGISTRY)
     failed = [(r.id, r.details) for r in results if not r.passed]
     assert not failed
     for r in results:
-        assert math.isfinite(r.error) and r.error <= r.tolerance or r.passed
+        # each passing claim reports a measured, finite error at or under its tolerance
+        assert math.isfinite(r.error) and 0 <= r.error <= r.tolerance, (r.id, r.error)
         assert r.seconds >= 0 and r.source and r.statement and r.details
 
 
