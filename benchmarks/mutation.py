@@ -136,6 +136,16 @@ def mutated_source(path: Path, index: int) -> str:
     return ast.unparse(ast.fix_missing_locations(_Apply(node).visit(tree)))
 
 
+def locate(path: Path, line: int, change: str) -> int:
+    """The site index of a mutant recorded by file, line and change (indices move when the
+    file changes; the line and the change identify it)."""
+    found = [i for i, (node, _, desc) in enumerate(sites(ast.parse(path.read_text())))
+             if node.lineno == line and desc == change]
+    if not found:
+        raise LookupError(f"{path}:{line} {change}: no such mutation site any more")
+    return found[0]
+
+
 def plan(groups: dict, per_module: int, seed: int) -> list[Mutant]:
     rng = random.Random(seed)
     out = []
@@ -161,8 +171,8 @@ def _copy_tree(dest: Path) -> Path:
 
 def run_one(m: Mutant, tree: Path, tests: list[str], timeout: float) -> Mutant:
     target = tree / m.file
-    original = target.read_text()
-    target.write_text(mutated_source(ROOT / m.file, m.index))
+    original = target.read_text()  # the copy's source, as planned (the checkout may change)
+    target.write_text(mutated_source(target, m.index))
     env = {**os.environ, "HYPOTHESIS_PROFILE": "ci", "PYTHONDONTWRITEBYTECODE": "1"}
     t0 = time.perf_counter()
     try:
@@ -187,10 +197,19 @@ def main() -> None:
     p.add_argument("--only", default=None, help="comma-separated module groups")
     p.add_argument("--json", default=None)
     p.add_argument("--list", action="store_true", help="print the plan and stop")
+    p.add_argument("--rerun", default=None, metavar="JSON",
+                   help="re-run the survivors recorded in an earlier --json file")
     a = p.parse_args()
     groups = {k: v for k, v in GROUPS.items()
               if a.only is None or k in a.only.split(",")}
-    mutants = plan(groups, a.per_module, a.seed)
+    if a.rerun:
+        old = [Mutant(**{k: m[k] for k in ("group", "file", "line", "change", "index")})
+               for m in json.loads(Path(a.rerun).read_text()) if m["outcome"] == "survived"]
+        mutants = [Mutant(m.group, m.file, m.line, m.change,
+                          locate(ROOT / m.file, m.line, m.change))
+                   for m in old if m.group in groups]
+    else:
+        mutants = plan(groups, a.per_module, a.seed)
     if a.list:
         for m in mutants:
             print(f"{m.group:<11} {m.file}:{m.line}  {m.change}")

@@ -297,3 +297,35 @@ def test_limits_flags_reach_the_run():
     """--max-memory maps onto dlnsim.Limits(max_memory=...) (GiB)."""
     assert Limits(max_memory=2.0 * 2**30) == Limits()
     assert dlnsim.Limits().max_memory == 2 * 2**30
+
+
+def test_value_boundaries_of_the_flags(capsys):
+    assert _run(["simulate", "--points", "2", "--widths", "3,3", "--quiet"], capsys)[0] == 0
+    rc, _, err = _run(["simulate", "--lr", "0", "--quiet"], capsys)
+    assert rc == 2 and "--lr: must be a number > 0, got '0'" in err
+    assert _run(["simulate", "--damping", "0", "--widths", "3,3", "--quiet"], capsys)[0] == 0
+
+
+def test_the_memory_limit_is_the_documented_estimate_to_the_byte(capsys):
+    """widths 3,4,5: 32 parameters, 15 map entries + 16 imbalance entries per save point;
+    7 points: 16 x 7 x 63 bytes. One byte less refuses the run, the exact value runs it."""
+    from dlnsim.solve import memory_estimate
+
+    need = memory_estimate(7, 1, 3 * 4 + 4 * 5, 3 * 5 + 4 * 4)
+    assert need == 16 * 7 * 63
+    flags = ["simulate", "--widths", "3,4,5", "--quiet", "--max-memory"]
+    assert _run(flags + [repr(need / 2**30)], capsys)[0] == 0
+    rc, _, err = _run(flags + [repr((need - 1) / 2**30)], capsys)
+    assert rc == 2 and "--points" in err
+
+
+def test_the_verify_table_truncates_long_sources_to_48_columns(capsys):
+    rc, text, _ = _run(["verify", "--only", "wd.*", "--quiet"], capsys)
+    assert rc == 0
+    header, *rows = text.splitlines()
+    start = header.index("source")
+    width = header.index("result") - 2 - start
+    assert width == 48
+    long = [r for r in rows if "..." in r]
+    assert long and all(r[start:start + width].rstrip().endswith("...") for r in long)
+    assert all(len(r[start:start + width].rstrip()) <= 48 for r in rows[:3])

@@ -267,3 +267,12 @@ def test_is_balanced_detects_imbalance():
     w = [x.copy() for x in net.weights]
     w[1][0, 0] += 1e-6
     assert not curvature.is_balanced(Network(w))
+
+
+def test_ngd_direction_defaults_to_ngd_and_kron_power_checks_shapes():
+    net = Network.random((3, 4, 2), scale=0.7, seed=5)
+    u = [np.ones_like(w) for w in net.weights]
+    for a, b in zip(curvature.ngd_direction(net, u), curvature.ngd_direction(net, u, q=1.0)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"g must have shape \(3, 2\)"):
+        curvature.kron_inverse_power(np.eye(2), np.eye(3), np.ones((2, 3)), 2.0)

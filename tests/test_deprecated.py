@@ -51,3 +51,12 @@ def test_old_limit_keywords_warn_and_apply():
     assert old.status == new.status == dlnsim.Status.DIVERGED and old.message == new.message
     with pytest.raises(TypeError, match="unexpected keyword"):
         simulate(net, big, rules.gd(), [0.0, 1.0], max_nrom=5.0)
+
+
+def test_deprecation_warnings_point_at_the_callers_line():
+    from dlnsim.integrate import optimize
+
+    net = Network.random((2, 2), scale=0.5, seed=0)
+    with pytest.warns(DeprecationWarning) as record:
+        optimize(net, Task(np.eye(2)), rules.gd(), 2)
+    assert record[0].filename == __file__

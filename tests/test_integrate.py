@@ -442,3 +442,53 @@ def test_a_stalled_preconditioned_run_suggests_damping_and_a_plain_one_does_not(
 
     assert "damping" in _stall_hint(rules.ngd(1, block_diagonal=True))
     assert "damping" not in _stall_hint(rules.gd())
+
+
+def test_lone_numpy_runs_default_to_dop853_and_ensembles_to_dopri5():
+    net, task = _case((3, 4, 3))
+    assert simulate(net, task, rules.gd(), [0.0, 0.1], quiet=True).method == "ode:DOP853"
+    ens = dlnsim.simulate_ensemble([net, net], task, rules.gd(), [0.0, 0.1], quiet=True)
+    assert ens.method == "ode:dopri5"
+
+
+def test_nfev_counts_every_field_evaluation():
+    """A rule that counts its calls: the trajectory's nfev is that count, for one member and
+    for an ensemble of rule groups (summed)."""
+    from dlnsim.rules import Map, Rule, Stage, chain
+
+    calls = []
+    spy = Rule((Map("spy", Stage.DECAY, lambda d, s: calls.append(1) or d),))
+    net, task = _case((3, 4, 3))
+    traj = simulate(net, task, chain(rules.gd(), spy), [0, 7], lr=0.05, method="discrete",
+                    quiet=True)
+    assert traj.nfev == len(calls) == 7
+    calls.clear()
+    other = chain(rules.ngd(2), spy)
+    ens = dlnsim.simulate_ensemble([net, net], task, [chain(rules.gd(), spy), other], [0, 5],
+                                   lr=0.05, method="discrete", quiet=True)
+    assert ens.success
+    assert ens.nfev == len(calls) == 10
+
+
+def test_stateful_rules_see_the_step_number():
+    """Context.step counts the discrete steps from 0 for every member."""
+    from dlnsim.rules import Optimiser, Rule
+
+    seen = []
+
+    class Spy(Optimiser):
+        name, stateful = "spy", True
+
+        def update(self, d, stack, state, ctx):
+            seen.append(ctx.step)
+            return d, state
+
+    net, task = _case((3, 4, 3))
+    simulate(net, task, Rule((Spy(),)), [0, 4], lr=0.05, method="discrete", quiet=True)
+    assert seen == [0, 1, 2, 3]
+
+
+def test_a_string_where_a_task_belongs_is_a_type_error():
+    net, _ = _case((3, 4, 3))
+    with pytest.raises(TypeError, match="task must be a Task or a sequence of them"):
+        dlnsim.simulate_ensemble([net, net], "ab", rules.gd(), [0.0, 1.0])

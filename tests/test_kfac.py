@@ -209,3 +209,11 @@ def test_exact_limit_without_data_uses_the_input_covariance():
     want = rules.ngd(1.0, block_diagonal=True).velocity(net, task)
     for d, v in zip(delta, want):
         assert np.abs(d / net.depth - v).max() <= 1e-10 * np.abs(v).max()
+
+
+def test_the_bounds_of_theorem_4_4_by_hand():
+    """Two examples: tr L = (1, 4), tr G = (9, 1). TKFAC: 2 (1/2) sqrt(1 4 9 1) = 6;
+    K-FAC: 2 (1/2) (1 + 4)(9 + 1) / 4 = 12.5."""
+    f = kfac.PerExample(np.array([[1.0, 0.0], [0.0, 2.0]]), np.array([[3.0], [1.0]]))
+    assert kfac.tkfac_bound(f) == pytest.approx(6.0, rel=1e-14)
+    assert kfac.kfac_bound(f) == pytest.approx(12.5, rel=1e-14)

@@ -122,3 +122,16 @@ def test_auto_takes_the_krylov_path_where_it_converges(monkeypatch):
     assert calls
     for a, b in zip(auto, dense):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12 * np.abs(b).max())
+
+
+@pytest.mark.parametrize("q", [1.0, 2.0, 3.0])
+def test_krylov_reports_what_it_did(q):
+    """The info counts are consistent: every shifted solve starts with one product, so
+    products = CG iterations + shifts; q = inf does nothing and reports zeros."""
+    net = _net("nearly balanced", (4, 4, 4), 2)
+    b = np.random.default_rng(0).standard_normal((4, 4))
+    y, info = krylov.inverse_power(net, b, q, 1e-3, tol=1e-10)
+    assert info.shifts >= 1 and info.iterations >= 1
+    assert info.matvecs == info.iterations + info.shifts
+    same, none = krylov.inverse_power(net, b, np.inf)
+    assert np.array_equal(same, b) and none == krylov.KrylovInfo(0, 0, 0, 0.0)

@@ -169,3 +169,56 @@ def test_modes_simulate_rejects_bad_input(kwargs, match):
 def test_exponent_rejects_bad_depth():
     with pytest.raises(ValueError, match="d must be an integer >= 1"):
         modes.exponent(0, 2.0)
+
+
+@pytest.mark.parametrize("damping", [0.0, 0.05])
+@pytest.mark.parametrize("block", [False, True])
+@pytest.mark.parametrize("q", [1.0, 2.0, 3.0])
+def test_singular_mode_rules_with_l2_and_damping_equal_the_dense_full_matrix_velocity(
+        q, block, damping):
+    """On an aligned network the mode field of l2 -> damped q-NGD(-d) (the projection form:
+    the L2 term is not in the range of J^T) equals the full-matrix velocity from the dense
+    Gauss-Newton reference, embedded through Network.aligned (linear in the strengths)."""
+    from dlnsim import Network, Task, rules
+    from dlnsim.testing import dense_velocity
+
+    rng = np.random.default_rng(3)
+    u, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    v, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    s_star = np.array([2.0, 1.0, 0.5])
+    target = (u * s_star) @ v.T
+    sigma = 0.3 + rng.random((3, 3))
+    net = Network.aligned(target, sigma, widths=(3, 3, 3, 3), seed=4)
+    rule = rules.chain(rules.l2(0.3), rules.ngd(q, damping=damping, block_diagonal=block))
+    vel = modes.velocity(sigma, s_star, rule=rule)
+    embedded = Network.aligned(target, vel, widths=(3, 3, 3, 3), seed=4).weights
+    for a, b in zip(embedded, dense_velocity(net, Task(target), rule)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_map_level_velocities_follow_their_equations():
+    """eq 17 written out, and the end-to-end field of a balanced network against the dense
+    full-matrix velocity's map change J(v)."""
+    from dlnsim import Network, Task, curvature, rules
+
+    sbar, s_star = np.array([0.3, 1.5]), np.array([1.0, 1.0])
+    for d, q in [(3, 2.0), (2, math.inf), (4, 1.0)]:
+        p, eta = modes.exponent(d, q), modes.calibrated_rate(0.7, d, q)
+        np.testing.assert_allclose(modes.map_velocity(sbar, s_star, d, q, lr=0.7),
+                                   -eta * (sbar - s_star) * sbar**p, rtol=1e-14)
+    rng = np.random.default_rng(1)
+    net = Network.aligned(rng.standard_normal((3, 3)), [1.2, 0.7, 0.4], widths=(3, 3, 3, 3))
+    task = Task(target=rng.standard_normal((3, 3)))
+    for q in (1.0, 2.0, math.inf):
+        want = curvature.jvp(net, rules.ngd(q).velocity(net, task))
+        got = modes.end_to_end_velocity(net.map, task.target, 3, q)
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_documented_defaults_of_the_mode_functions():
+    """modes.simulate defaults to sqrt-NGD (q = 2) and mode_rule() to undamped sqrt-NGD."""
+    sigma0 = np.array([[0.3, 0.6]])
+    a = modes.simulate(sigma0, [1.0], [0.0, 1.0])
+    b = modes.simulate(sigma0, [1.0], [0.0, 1.0], q=2.0)
+    np.testing.assert_array_equal(a.sigma, b.sigma)
+    assert modes.mode_rule().name == "ngd(q=2) -> weight_decay(0)"

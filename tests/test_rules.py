@@ -270,3 +270,11 @@ def test_the_balanced_path_refuses_an_unbalanced_network_naming_the_imbalance():
     traj = simulate(balanced, task, rules.ngd(2, path="balanced"), np.arange(0, 50, 10),
                     lr=0.3, method="discrete", quiet=True)
     assert traj.status == -1 and "needs a balanced network" in traj.message
+
+
+def test_tasks_shared_by_every_member_are_stored_once():
+    task = Task.teacher_student(n=3, n_out=2, rank=1, seed=0)
+    shared = rules.Stack.from_tasks([task, task, task])
+    assert shared.target.shape[0] == 1 and shared.inputs.shape[0] == 1
+    other = Task.teacher_student(n=3, n_out=2, rank=1, seed=1)
+    assert rules.Stack.from_tasks([task, other]).target.shape[0] == 2

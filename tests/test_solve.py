@@ -247,3 +247,12 @@ def test_scipy_steppers_honour_max_steps_and_min_step():
     chatter = run("RK45", lambda y, idx: -np.sign(y), np.array([[1.0]]), np.linspace(0, 3, 4),
                   limits=Limits(min_step=1e-3))
     assert chatter.status[0] == -1 and "step size underflow" in chatter.message[0]
+
+
+def test_default_limits_and_the_memory_estimate():
+    lim = Limits()
+    assert (lim.max_norm, lim.max_steps, lim.min_step, lim.max_evals, lim.max_memory) == (
+        1e8, 1_000_000, 1e-6, 500_000, 2 * 2**30)
+    from dlnsim.solve import memory_estimate
+    # float64, stored states and result arrays: 2 x 8 bytes per value
+    assert memory_estimate(10, 3, 7, 5) == 16 * 10 * 3 * 12

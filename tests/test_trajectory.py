@@ -134,6 +134,10 @@ def test_every_load_failure_is_a_value_error_naming_the_file(traj, tmp_path):
         "lr.npz": (dict(lr=np.array(-1.0)), "lr must be > 0"),
         "t.npz": (dict(t=t[::-1]), "strictly increasing"),
         "missing.npz": (dict(loss=None), "missing field 'loss'"),
+        "array.npz": (dict(status=np.array([0, 1])), "status must be a scalar"),
+        "text.npz": (dict(lr=np.array("fast")), "lr must be a scalar"),
+        "chain.npz": (dict(weights_1=np.zeros((len(t), 3, 7))),
+                      "weights_1 has 7 columns, weights_0 has 4 rows"),
     }
     for name, (change, match) in changes.items():
         _corrupt(good, tmp_path, name, **change)

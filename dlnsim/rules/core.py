@@ -225,11 +225,17 @@ class Optimiser(Transform):
 
 @dataclass(frozen=True, eq=False)
 class Map(Transform):
-    """A stateless transform given by a function ``(direction, stack) -> direction``."""
+    """A stateless transform given by a function ``(direction, stack) -> direction``.
+
+    ``kind`` and ``value`` say what it is (``"l2"``, ``"weight_decay"``, ``"clip"`` and its
+    coefficient), so that slow references (:func:`dlnsim.testing.dense_velocity`) can rebuild
+    it independently; a user's own Map may leave them empty."""
 
     name: str = field()  # field(): no default (the base class's attributes are not defaults)
     stage: Stage = field()
     fn: Callable[[Direction, Any], Direction] = field()
+    kind: str = ""
+    value: float = 0.0
 
     def apply(self, d: Direction, stack) -> Direction:
         return self.fn(d, stack)

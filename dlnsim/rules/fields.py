@@ -198,7 +198,7 @@ def add_weights(lam: float, name: str, stage: Stage) -> Rule:
             return d
         return Direction(tuple(p + lam * w for p, w in zip(d.params, s.weights)))
 
-    return Rule((Map(f"{name}({lam:g})", stage, fn),))
+    return Rule((Map(f"{name}({lam:g})", stage, fn, name, lam),))
 
 
 def l2(lam: float) -> Rule:
@@ -234,4 +234,4 @@ def clip(max_speed: float) -> Rule:
             y = y * (scale[..., 0] if y.ndim < scale.ndim else scale)
         return Direction(tuple(scale * p for p in d.params), y)
 
-    return Rule((Map(f"clip({c:g})", Stage.RESCALE, fn),))
+    return Rule((Map(f"clip({c:g})", Stage.RESCALE, fn, "clip", c),))

@@ -1,0 +1,151 @@
+"""The slow, obvious reference: dense Jacobians by perturbation, the dense P x P Gauss-Newton
+matrix, fractional powers by ``numpy.linalg.eigh``.
+
+Nothing here uses the library's fast paths (no partial products, no Kronecker factors, no
+map-space kernel, no :mod:`dlnsim.curvature.spectral`): the Jacobian is built one column at a
+time by perturbing one weight entry and re-multiplying the layers (the map is affine in each
+entry, so the difference quotient is exact up to rounding). :func:`dense_velocity` rebuilds a
+rule from what its transforms say they are and applies it to flat vectors, so it can judge
+the fast field of any rule made of gd, ngd (full or block, any q, damping, cutoff), l2,
+weight_decay and clip, and of a user's own transform that defines ``dense(v, ctx)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlnsim.network import Network
+from dlnsim.rules.core import Map, Rule
+from dlnsim.task import Task
+
+
+def full_map(weights) -> np.ndarray:
+    """``w_d ... w_1`` by plain repeated products."""
+    m = np.asarray(weights[0], dtype=float)
+    for w in weights[1:]:
+        m = np.asarray(w, dtype=float) @ m
+    return m
+
+
+def dense_jacobian(weights) -> np.ndarray:
+    """``J``: (n_d n_0) x P, columns ordered layer by layer, row-major within a layer."""
+    base = full_map(weights)
+    cols = []
+    for i, w in enumerate(weights):
+        h = max(1.0, float(np.abs(w).max()))
+        for idx in np.ndindex(*w.shape):
+            ws = [np.array(x, dtype=float) for x in weights]
+            ws[i][idx] += h
+            cols.append(((full_map(ws) - base) / h).ravel())
+    return np.array(cols).T
+
+
+def sqrtm_spd(s: np.ndarray) -> np.ndarray:
+    """Symmetric square root by eigh."""
+    e, u = np.linalg.eigh(s)
+    return (u * np.sqrt(np.clip(e, 0, None))) @ u.T
+
+
+def dense_gauss_newton(weights, cov=None) -> np.ndarray:
+    """``H = J_R^T J_R`` with ``J_R = (I kron R) J`` (row-major vec of ``dW R``)."""
+    cov = np.eye(np.shape(weights[0])[1]) if cov is None else np.asarray(cov, dtype=float)
+    jr = np.kron(np.eye(np.shape(weights[-1])[0]), sqrtm_spd(cov)) @ dense_jacobian(weights)
+    return jr.T @ jr
+
+
+def dense_gradient(weights, target, cov=None) -> np.ndarray:
+    """``g = J^T vec(Delta S)`` with the perturbation Jacobian."""
+    cov = np.eye(np.shape(weights[0])[1]) if cov is None else np.asarray(cov, dtype=float)
+    return dense_jacobian(weights).T @ ((full_map(weights) - target) @ cov).ravel()
+
+
+def dense_power(h: np.ndarray, v: np.ndarray, q: float, damping: float = 0.0,
+                rcond: float = 1e-12) -> np.ndarray:
+    """``f(H) v`` by ``numpy.linalg.eigh``: ``(l + eps)^{-1/q}``, or ``l^{-1/q}`` above
+    ``rcond * l_max`` and 0 below (the pseudo-inverse); the identity for ``q = inf``."""
+    if math.isinf(q):
+        return np.array(v, dtype=float)
+    e, u = np.linalg.eigh(0.5 * (h + h.T))
+    e = np.clip(e, 0, None)
+    if damping > 0:
+        f = (e + damping) ** (-1 / q)
+    else:
+        f = np.where(e > rcond * e.max(), np.maximum(e, 1e-300) ** (-1 / q), 0.0)
+    return u @ (f * (u.T @ v))
+
+
+def flat(arrays) -> np.ndarray:
+    return np.concatenate([np.ravel(a) for a in arrays])
+
+
+@dataclass(frozen=True)
+class DenseContext:
+    """What a dense transform may use: the dense Gauss-Newton matrix ``h``, the flat weights
+    ``theta``, each layer's slice of the flat vector, and the depth."""
+
+    h: np.ndarray
+    theta: np.ndarray
+    slices: tuple
+    depth: int
+
+
+def _dense_ngd(t, v: np.ndarray, ctx: DenseContext) -> np.ndarray:
+    if not t.block_diagonal:
+        return dense_power(ctx.h, v, t.q, t.damping, t.rcond)
+    out = np.empty_like(v)
+    scale = ctx.depth ** (-1.0 / t.q)
+    for sl in ctx.slices:  # the exact diagonal blocks of the dense matrix
+        out[sl] = scale * dense_power(ctx.h[sl, sl], v[sl], t.q, t.damping, t.rcond)
+    return out
+
+
+def _dense_map(t: Map, v: np.ndarray, ctx: DenseContext) -> np.ndarray:
+    if t.kind in ("l2", "weight_decay"):
+        return v + t.value * ctx.theta
+    if t.kind == "clip":
+        speed = float(np.linalg.norm(v))
+        return v * (t.value / speed if speed > t.value else 1.0)
+    raise TypeError(f"transform {t.name} has no dense form: give it dense(v, ctx)")
+
+
+def dense_velocity(net: Network, task: Task, rule: Rule) -> tuple[np.ndarray, ...]:
+    """``dw/dt`` at unit learning rate by the slow, obvious route, shaped like the weights
+    (as :meth:`dlnsim.rules.Rule.velocity` returns it): the gradient and the Gauss-Newton
+    matrix from a perturbation Jacobian, every preconditioner by ``eigh`` of the dense
+    matrix or its exact diagonal blocks, the transforms applied in the rule's stage order.
+
+    A transform of the user's own is used through its ``dense(v, ctx)`` method
+    (:class:`DenseContext`); stateful or stochastic rules have no velocity and are refused.
+    """
+    from dlnsim.rules.fields import NGD
+
+    if not isinstance(rule, Rule):
+        raise TypeError(f"rule must be a dlnsim.rules.Rule, got {type(rule).__name__}")
+    if rule.stateful:
+        raise TypeError(f"rule {rule.name} is a discrete-time optimiser: it has no velocity")
+    weights = [np.asarray(w, dtype=float) for w in net.weights]
+    cov = task.input_cov
+    theta = flat(weights)
+    k, slices = 0, []
+    for w in weights:
+        slices.append(slice(k, k + w.size))
+        k += w.size
+    ctx = DenseContext(dense_gauss_newton(weights, cov), theta, tuple(slices), len(weights))
+    v = dense_gradient(weights, task.target, cov)
+    for t in sorted(rule.transforms, key=lambda t: int(t.stage)):
+        if hasattr(t, "dense"):
+            v = t.dense(v, ctx)
+        elif isinstance(t, NGD):
+            v = _dense_ngd(t, v, ctx)
+        elif isinstance(t, Map):
+            v = _dense_map(t, v, ctx)
+        else:
+            raise TypeError(f"transform {t.name} has no dense form: give it dense(v, ctx)")
+    return net.unflatten(-v)
+
+
+__all__ = ["DenseContext", "dense_gauss_newton", "dense_gradient", "dense_jacobian",
+           "dense_power", "dense_velocity", "flat", "full_map", "sqrtm_spd"]
