@@ -45,7 +45,7 @@ GROUPS = {
                "dlnsim/solve/options.py"],
               ["tests/test_solve.py", "tests/test_integrate.py"]),
     "integrate": (["dlnsim/integrate.py"], ["tests/test_integrate.py", "tests/test_kfac.py",
-                                            "tests/test_noise.py"]),
+                                            "tests/test_noise.py", "tests/test_deprecated.py"]),
     "trajectory": (["dlnsim/trajectory.py", "dlnsim/_io.py"],
                    ["tests/test_trajectory.py", "tests/test_integrate.py"]),
     "optim": (["dlnsim/optim/kfac.py", "dlnsim/optim/hcgd.py", "dlnsim/optim/noise.py"],

@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", default=None, metavar="PATH", type=_path,
                    help="also write the results as JSON")
     v.add_argument("--quiet", action="store_true", help="no progress bar")
+    v.add_argument("--mutants", action="store_true",
+                   help="run every claim under every known bug (dlnsim/verify/mutants.py) and "
+                        "print which claims catch which (a few minutes)")
     f = sub.add_parser("figures", parents=[common], help="draw the papers' figures")
     f.add_argument("--out", default="figures", type=_path,
                    help="output folder (default figures/)")
@@ -232,12 +235,48 @@ def _interrupted(results, what: str) -> int:
     return EXIT_INTERRUPTED
 
 
+def _cmd_mutants(a) -> int:
+    """The claims-by-mutants matrix: x where a claim fails under a planted bug."""
+    from dlnsim import verify
+    from dlnsim._io import write_json
+    from dlnsim.verify import mutants
+
+    claims = verify.select(a.only)
+    caught = mutants.matrix(claims, quiet=a.quiet)
+    names = [m.name for m in mutants.MUTANTS]
+    width = max(len(c.id) for c in claims)
+    print("mutants (columns): " + "; ".join(f"{k + 1} {n}" for k, n in enumerate(names)))
+    print(f"{'claim':<{width}}  " + " ".join(f"{k + 1:>2}" for k in range(len(names))))
+    for c in claims:
+        print(f"{c.id:<{width}}  " + " ".join(f"{'x' if caught[n][c.id] else '.':>2}"
+                                              for n in names))
+    missed, escaped = [], []
+    for m in mutants.MUTANTS:
+        if not any(caught[m.name].values()):
+            missed.append(m.name)
+        named = [cid for cid in m.catches if cid in caught[m.name]]
+        if not all(caught[m.name][cid] for cid in named):
+            escaped.append(m.name)
+    print(f"{len(names) - len(missed)} of {len(names)} mutants caught by at least one claim; "
+          f"{len(names) - len(escaped)} by the claims that name their mechanism"
+          + (f"; not caught: {', '.join(missed)}" if missed else "")
+          + (f"; escaping their claims: {', '.join(escaped)}" if escaped else ""))
+    if a.json:
+        write_json({"mutants": [{"name": m.name, "mechanism": m.mechanism,
+                                 "catches": list(m.catches), "caught_by": [
+                                     cid for cid, x in caught[m.name].items() if x]}
+                                for m in mutants.MUTANTS]}, a.json)
+    return EXIT_FAILED if missed or escaped else EXIT_OK
+
+
 def _cmd_verify(a) -> int:
     from dlnsim import verify
     from dlnsim._io import check_output_file
 
     if a.json:
         check_output_file(a.json, "--json")
+    if a.mutants:
+        return _cmd_mutants(a)
     results = verify.run(a.only, quiet=a.quiet)
     if results:
         width = max(len(r.id) for r in results)

@@ -1,65 +1,25 @@
-"""Slow, obvious references written independently of the library's fast paths.
-
-The dense Jacobian is built one column at a time by perturbing a single weight entry and
-re-multiplying the layers: the map is affine in each single entry, so the difference quotient
-is exact up to rounding, and nothing here uses partial products, Kronecker factors or map space.
-"""
+"""Random cases for the property tests; the slow, obvious references themselves live in
+:mod:`dlnsim.testing.reference` (a perturbation Jacobian, the dense P x P Gauss-Newton matrix,
+powers by eigh: nothing there uses partial products, Kronecker factors or map space)."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from hypothesis import strategies as st
 
-
-def full_map(weights) -> np.ndarray:
-    m = weights[0]
-    for w in weights[1:]:
-        m = w @ m
-    return m
-
-
-def dense_jacobian(weights) -> np.ndarray:
-    """``J``: (n_d n_0) x P, columns ordered layer by layer, row-major within a layer."""
-    base = full_map(weights)
-    cols = []
-    for i, w in enumerate(weights):
-        h = max(1.0, float(np.abs(w).max()))
-        for idx in np.ndindex(*w.shape):
-            ws = [x.copy() for x in weights]
-            ws[i][idx] += h
-            cols.append(((full_map(ws) - base) / h).ravel())
-    return np.array(cols).T
-
-
-def sqrtm_spd(s: np.ndarray) -> np.ndarray:
-    e, u = np.linalg.eigh(s)
-    return (u * np.sqrt(e)) @ u.T
+from dlnsim.testing.reference import (  # noqa: F401  (re-exported for the tests)
+    dense_gauss_newton,
+    dense_jacobian,
+    dense_power,
+    flat,
+    full_map,
+    sqrtm_spd,
+)
 
 
 def dense_gn(weights, cov) -> np.ndarray:
     """``H = J_R^T J_R`` with ``J_R = (I kron R) J`` (row-major vec of ``dW R``)."""
-    r = sqrtm_spd(cov)
-    jr = np.kron(np.eye(weights[-1].shape[0]), r) @ dense_jacobian(weights)
-    return jr.T @ jr
-
-
-def dense_power(h: np.ndarray, v: np.ndarray, q: float, damping: float, rcond: float):
-    """``f(H) v`` by ``numpy.linalg.eigh`` on the dense matrix."""
-    if math.isinf(q):
-        return v.copy()
-    e, u = np.linalg.eigh(h)
-    e = np.clip(e, 0, None)
-    if damping > 0:
-        f = (e + damping) ** (-1 / q)
-    else:
-        f = np.where(e > rcond * e.max(), np.maximum(e, 1e-300) ** (-1 / q), 0.0)
-    return u @ (f * (u.T @ v))
-
-
-def flat(arrays) -> np.ndarray:
-    return np.concatenate([np.ravel(a) for a in arrays])
+    return dense_gauss_newton(weights, cov)
 
 
 def random_spd(n: int, rng: np.random.Generator) -> np.ndarray:

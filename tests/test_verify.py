@@ -88,3 +88,49 @@ def test_cli_verify_exits_1_when_a_claim_fails(monkeypatch, capsys):
     monkeypatch.setitem(verify.REGISTRY, "x.fail", failing)
     assert main(["verify", "--only", "x.fail", "--quiet"]) == 1
     assert "FAIL x.fail: measured 1" in capsys.readouterr().out
+
+
+# -- the catalogue has teeth: every known bug is caught by the claim that names it -------------
+from dlnsim.verify import mutants as M  # noqa: E402
+
+
+@pytest.mark.parametrize("mutant", M.MUTANTS, ids=lambda m: m.name)
+def test_every_mutant_is_caught_by_the_claims_that_name_its_mechanism(mutant):
+    assert mutant.catches and all(c in verify.REGISTRY for c in mutant.catches)
+    with M.applied(mutant):
+        results = {c: verify.REGISTRY[c].run() for c in mutant.catches}
+    escaped = [c for c, r in results.items() if r.passed]
+    assert not escaped, f"{mutant.name} escapes {escaped}"
+    # and the patch is undone: the claims pass again (the teacher-student claims take
+    # 5-17 s each; test_every_claim_passes_and_reports_its_numbers runs them unpatched)
+    again = [c for c in mutant.catches if not c.startswith("huh.teacher")]
+    assert all(verify.REGISTRY[c].run().passed for c in again)
+
+
+def test_cli_mutants_prints_the_matrix(tmp_path, capsys):
+    out = tmp_path / "m.json"
+    assert main(["verify", "--mutants", "--only", "huh.ngd*", "--quiet", "--json", str(out)]) \
+        in (0, 1)
+    text = capsys.readouterr().out
+    assert "mutants (columns)" in text and "huh.ngd.dense" in text
+    rows = json.loads(out.read_text())["mutants"]
+    by = {r["name"]: r["caught_by"] for r in rows}
+    assert "huh.ngd.dense" in by["kernel.drop_R"] and "huh.ngdd.dense" in by[
+        "block_factors.drop_S"]
+
+
+def test_theory_names_for_every_claim_the_mutants_it_catches():
+    """Every claim's section has a Catches line, and it names each mutant for which the
+    catalogue lists that claim as a catcher."""
+    sections = {}
+    for md in (ROOT / "theory").glob("*.md"):
+        text = md.read_text()
+        for m in re.finditer(r"^### `([a-z0-9_.]+)`(.*?)(?=^### `|\Z)", text, flags=re.M | re.S):
+            sections[m.group(1)] = m.group(2)
+    assert set(sections) == set(verify.REGISTRY)
+    for cid, body in sections.items():
+        assert "- **Catches.**" in body, cid
+    for mutant in M.MUTANTS:
+        for cid in mutant.catches:
+            line = sections[cid][sections[cid].index("- **Catches.**"):]
+            assert f"`{mutant.name}`" in line.split("\n- ")[0], (cid, mutant.name)

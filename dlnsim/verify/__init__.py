@@ -5,7 +5,15 @@ conserved quantity, a dense reference) and reports the error against a stated to
 """
 
 from dlnsim.solve.status import Results
-from dlnsim.verify import function_space, gao, huh, scale, wen, zhang  # noqa: F401 (registers)
+from dlnsim.verify import (  # noqa: F401 (importing registers the checks)
+    function_space,
+    gao,
+    huh_modes,
+    huh_networks,
+    scale,
+    wen,
+    zhang,
+)
 from dlnsim.verify.registry import REGISTRY, CheckResult, Outcome, claim, select, write_json
 
 

@@ -1,0 +1,266 @@
+"""Checks of Huh (2020) on full matrices: the singular-mode reduction, q-NGD and NGD-d against
+the dense Gauss-Newton reference, Theorem 1, and the teacher-student experiment (section 6).
+
+Paper file: 003_71de8b0923317664.txt. Statements, tolerances and what each check catches:
+theory/huh_curvature.md. The reference is :mod:`dlnsim.testing.reference` (perturbation
+Jacobian, dense P x P matrix, eigh), which shares no code with the map-space paths.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dlnsim import curvature, experiments, modes, rules
+from dlnsim.integrate import simulate
+from dlnsim.network import Network
+from dlnsim.task import Task
+from dlnsim.testing.reference import dense_velocity, flat
+from dlnsim.verify.registry import Outcome, claim
+
+INF = math.inf
+FULL_QS = (INF, 1.0, 2.0, 3.0)
+
+
+def _unaligned_case(widths=(3, 4, 4, 3), seed=0):
+    rng = np.random.default_rng(seed)
+    task = Task(target=rng.standard_normal((widths[-1], widths[0])),
+                input_cov=np.diag(np.linspace(0.5, 2.0, widths[0])))
+    return Network.random(widths, scale=0.6, seed=seed + 1), task
+
+
+def _imbalance_drift(traj) -> float:
+    sq = max(sum(float(np.sum(w[k] ** 2)) for w in traj.weights) for k in range(len(traj.t)))
+    return max(float(np.abs(c - c[0]).max()) for c in traj.imbalance) / sq
+
+
+def _correlated_cov(n: int, seed: int) -> np.ndarray:
+    a = np.random.default_rng(seed).standard_normal((n, n))
+    return a @ a.T / n + 0.4 * np.eye(n)
+
+
+def _against_dense(rule, cases) -> tuple[float, list[str]]:
+    worst, parts = 0.0, []
+    for net, task in cases:
+        got = flat(rule.velocity(net, task))
+        want = flat(dense_velocity(net, task, rule))
+        err = float(np.linalg.norm(got - want) / np.linalg.norm(want))
+        worst = max(worst, err)
+        parts.append(f"{net.widths}: {err:.1e}")
+    return worst, parts
+
+
+def _dense_cases():
+    """Rectangular, bottleneck and depth-1 networks with correlated (non-identity) S."""
+    out = []
+    for k, widths in enumerate([(3, 4, 2, 3), (4, 3, 5), (2, 3, 3, 3, 2), (3, 2)]):
+        rng = np.random.default_rng(20 + k)
+        net = Network.random(widths, scale=0.8, seed=30 + k)
+        task = Task(target=rng.standard_normal((widths[-1], widths[0])),
+                    input_cov=_correlated_cov(widths[0], 40 + k))
+        out.append((net, task))
+    return out
+
+
+@claim("huh.modes.reduction", "Huh 2020, eqs 5, 10, 12, 20, 21 and footnote 1",
+       "A full-matrix network initialised aligned with the target's SVD follows the "
+       "singular-mode ODE of its rule exactly", 1e-8)
+def modes_reduction() -> Outcome:
+    rng = np.random.default_rng(11)
+    widths = (3, 4, 5, 3)
+    u, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    v, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    s_star = np.array([3.0, 1.0, 0.3])
+    target = (u * s_star) @ v.T
+    sigma0 = 0.2 + 0.4 * rng.random((3, 3))
+    net = Network.aligned(target, sigma0, widths=widths, seed=5)
+    task = Task(target=target)
+    t = np.linspace(0, 4, 5)
+    worst, parts = 0.0, []
+    for q, block in [(INF, False), (1.0, False), (2.0, False), (3.0, False), (1.0, True),
+                     (2.0, True)]:
+        rule = rules.ngd(q, block_diagonal=block)
+        # the velocity: mode field embedded in full matrices vs the dense P x P reference
+        vel = modes.velocity(sigma0, s_star, q=q, block_diagonal=block)
+        # the aligned weights are linear in the strengths: the mode velocity embeds exactly
+        embedded = flat(Network.aligned(target, vel, widths=widths, seed=5).weights)
+        dense = flat(dense_velocity(net, task, rule))
+        vel_err = float(np.linalg.norm(embedded - dense) / np.linalg.norm(dense))
+        # the trajectories
+        full = simulate(net, task, rule, t, quiet=True)
+        red = modes.simulate(sigma0, s_star, t, q=q, block_diagonal=block)
+        err = 0.0
+        for k in range(len(t)):
+            want = Network.aligned(target, red.sigma[k], widths=widths, seed=5)
+            err = max(err, max(float(np.abs(a[k] - b).max())
+                               for a, b in zip(full.weights, want.weights)))
+        worst = max(worst, err, vel_err)
+        parts.append(f"q={q:g}{'-d' if block else ''}: path {err:.1e}, velocity vs dense "
+                     f"{vel_err:.1e}")
+    return Outcome(worst, "max of |w_full - w_modes| over t and layers and the relative "
+                   "distance of the mode velocity, embedded in full matrices, from the dense "
+                   "Gauss-Newton velocity; " + ", ".join(parts))
+
+
+@claim("huh.ngd.minnorm", "Huh 2020, eqs 8-9",
+       "The NGD velocity is the minimum-norm solution of H_+ w_dot = -lr g and is orthogonal to "
+       "the null-space transforms (m w_i, -w_{i+1} m)", 1e-9)
+def ngd_minnorm() -> Outcome:
+    net, task = _unaligned_case((3, 4, 2, 3), seed=3)
+    v = np.concatenate([x.ravel() for x in rules.ngd(1.0).velocity(net, task)])
+    h = curvature.gauss_newton(net, task.input_cov)
+    g = np.concatenate([x.ravel() for x in curvature.gradient(net, task.target,
+                                                              task.input_cov)])
+    ref = np.linalg.lstsq(h, -g, rcond=1e-12)[0]  # min-norm least-squares solution
+    err = float(np.linalg.norm(v - ref) / np.linalg.norm(ref))
+    residual = float(np.linalg.norm(h @ v + g) / np.linalg.norm(g))
+    rng = np.random.default_rng(0)
+    ortho = 0.0
+    vs = net.unflatten(v)
+    for i in range(net.depth - 1):
+        m = rng.standard_normal((net.widths[i + 1],) * 2)
+        null = [np.zeros_like(w) for w in net.weights]
+        null[i], null[i + 1] = m @ net.weights[i], -net.weights[i + 1] @ m
+        ortho = max(ortho, abs(sum(float(np.sum(a * b)) for a, b in zip(vs, null)))
+                    / (np.linalg.norm(v) * np.linalg.norm(np.concatenate(
+                        [x.ravel() for x in null]))))
+    return Outcome(max(err, residual, ortho),
+                   f"|v - lstsq| = {err:.1e}, constraint residual {residual:.1e}, "
+                   f"max |cos(v, null transform)| = {ortho:.1e}")
+
+
+@claim("huh.ngd.dense", "Huh 2020, eqs 9 and 12 (H_+^{+1/q} in map space)",
+       "The full q-NGD velocity at non-identity input covariance, for q = 1, 2, 3 with and "
+       "without damping, equals -H^{+1/q} g from the dense P x P Gauss-Newton matrix (eigh)",
+       1e-9)
+def ngd_dense() -> Outcome:
+    cases = _dense_cases()
+    worst, parts = _dense_grid(cases, False, [(q, eps) for q in (1.0, 2.0, 3.0)
+                                              for eps in (0.0, 1e-3)])
+    return Outcome(worst, "max relative distance to the dense reference over widths "
+                   + ", ".join(str(n.widths) for n, _ in cases) + "; " + parts)
+
+
+def _dense_grid(cases, block: bool, grid) -> tuple[float, str]:
+    """Worst relative distance of q-NGD(-d) from the dense reference over (q, damping)."""
+    worst, parts = 0.0, []
+    for q, damping in grid:
+        err, _ = _against_dense(rules.ngd(q, damping=damping, block_diagonal=block), cases)
+        worst = max(worst, err)
+        parts.append(f"q={q:g} eps={damping:g}: max {err:.1e}")
+    return worst, "; ".join(parts)
+
+
+@claim("huh.ngdd.dense", "Huh 2020, eqs 19-21 (block-diagonal NGD-d)",
+       "NGD-d at non-identity input covariance (q = 1 damped, q = 2, 3) equals "
+       "-d^{-1/q} H_i^{+1/q} g_i with the exact diagonal blocks of the dense Gauss-Newton matrix",
+       1e-9)
+def ngdd_dense() -> Outcome:
+    worst, parts = _dense_grid(_dense_cases(), True,
+                               ((1.0, 1e-3), (2.0, 0.0), (3.0, 0.0), (2.0, 1e-2)))
+    return Outcome(worst, "max relative distance to the dense diagonal blocks; " + parts)
+
+
+@claim("huh.conservation", "Huh 2020, Theorem 1, eq 15",
+       "c_i = w_i w_i^T - w_{i+1}^T w_{i+1} is conserved by GD, NGD and q-NGD on full matrices "
+       "from random unaligned init with non-identity input covariance", 1e-11)
+def conservation() -> Outcome:
+    worst, parts = 0.0, []
+    for widths in [(3, 4, 4, 3), (4, 3, 5, 2)]:
+        net, task = _unaligned_case(widths)
+        for q in FULL_QS:
+            traj = simulate(net, task, rules.ngd(q), np.linspace(0, 20, 5), quiet=True)
+            drop = traj.loss[0] / traj.loss[-1]
+            if not traj.success or drop < 100:
+                return Outcome(math.inf, f"widths {widths}, q={q:g}: {traj.message}, "
+                                         f"loss drop {drop:.1e}")
+            worst = max(worst, _imbalance_drift(traj))
+        parts.append(f"{widths}")
+    return Outcome(worst, "max |c_i(t) - c_i(0)| / max ||w||^2 over widths "
+                          + ", ".join(parts) + "; q = inf, 1, 2, 3; loss cut >= 100x")
+
+
+@claim("huh.blockdiag.breaks", "Huh 2020, section 5 and Fig 5C",
+       "NGD-d violates eq 15 on full matrices: its imbalance drift exceeds NGD's by >= 1e4", 1e-4)
+def blockdiag_breaks() -> Outcome:
+    worst, parts = 0.0, []
+    for widths in [(3, 4, 4, 3), (4, 3, 5, 2)]:
+        net, task = _unaligned_case(widths)
+        t = np.linspace(0, 20, 5)
+        full = _imbalance_drift(simulate(net, task, rules.ngd(1.0), t, quiet=True))
+        block = _imbalance_drift(simulate(net, task, rules.ngd(1.0, block_diagonal=True), t,
+                                          quiet=True))
+        ratio = full / block
+        worst = max(worst, ratio)
+        parts.append(f"{widths}: NGD drift {full:.1e}, NGD-d drift {block:.1e}")
+    return Outcome(worst, "error = NGD drift / NGD-d drift; " + "; ".join(parts))
+
+
+# -- teacher-student (section 6, Figs 4 and 5) ------------------------------------------------
+TEACHER_Q = {"SGD": INF, "NGD": 1.0, "sqrt-NGD": 2.0, "NGD-d": 1.0, "sqrt-NGD-d": 2.0}
+
+
+@claim("huh.teacher.signal_first", "Huh 2020, section 6, Fig 4",
+       "In the teacher-student runs (d = 4, N = P = 16), the median noise mode's half-max time "
+       "over the slowest signal mode's follows eq 17, (s*_signal / s*_noise)^p from zero: 1 for "
+       "NGD and NGD-d (p = 0: all modes at once), about 8 for sqrt-NGD and sqrt-NGD-d (p = 3/4: "
+       "signal first); SGD (p = 3/2) learns the signal and no noise mode within its horizon; "
+       "the early-stopped test loss of SGD and sqrt-NGD is below NGD's", 0.25)
+def teacher_signal_first() -> Outcome:
+    from dlnsim import symbolic
+
+    data = experiments.teacher_student_runs()
+    s_star = np.linalg.svd(data["task"].target, compute_uv=False)
+    signal, noise = s_star[2], float(np.median(s_star[3:]))
+    worst, best, parts, ok = 0.0, {}, [], True
+    for name, traj in data["runs"].items():
+        if not traj.success:
+            return Outcome(math.inf, f"{name}: {traj.message}")
+        half = experiments.half_max_times(traj, s_star, data["dt"])
+        best[name] = float(traj.test_loss.min())
+        measured = float(np.median(half[3:]) / half[:3].max())
+        q = TEACHER_Q[name]
+        if math.isinf(q):  # p > 1: the noise modes stay near the saddle for the whole run
+            horizon = float(traj.t[-1]) * data["dt"]
+            ok &= bool(np.all(np.isfinite(half[:3])) and np.median(half[3:]) > horizon)
+            parts.append(f"{name}: slowest signal {half[:3].max():.2f}, median noise beyond "
+                         f"the horizon {horizon:g}")
+            continue
+        predicted = (symbolic.half_max_time(4, q, noise)
+                     / symbolic.half_max_time(4, q, signal))
+        worst = max(worst, abs(measured / predicted - 1))
+        parts.append(f"{name}: ratio {measured:.2f} vs eq 17 {predicted:.2f}")
+    ok &= best["SGD"] < best["NGD"] and best["sqrt-NGD"] < best["NGD"]
+    return Outcome(worst, "error = max |measured / predicted ratio - 1| (grid 0.25 on times "
+                   f"1.75-14, unaligned init); s*_signal = {signal:.3f}, median s*_noise = "
+                   f"{noise:.3f}; " + "; ".join(parts) + "; min test loss "
+                   + ", ".join(f"{k} {v:.4f}" for k, v in best.items()), holds=bool(ok))
+
+
+@claim("huh.teacher.balance", "Huh 2020, section 6, Fig 5",
+       "In the teacher-student runs the change of c_2 under SGD, NGD and sqrt-NGD is a "
+       "discretisation error (it halves when the step halves: Theorem 1 holds in continuous "
+       "time); under NGD-d and sqrt-NGD-d it does not (eq 15 fails), NGD-d's being the largest, "
+       ">= 100x the full rules'", 0.1)
+def teacher_balance() -> Outcome:
+    runs = {dt: experiments.teacher_student_runs(dt)["runs"]
+            for dt in (experiments.TEACHER_DT, experiments.TEACHER_DT / 2)}
+    coarse, fine = runs.values()
+    change, ratio, parts = {}, {}, []
+    for name in coarse:
+        if not (coarse[name].success and fine[name].success):
+            return Outcome(math.inf, f"{name}: {coarse[name].message} / {fine[name].message}")
+        a, b = (np.linalg.norm(r[name].imbalance[1][-1] - r[name].imbalance[1][0])
+                for r in (coarse, fine))
+        change[name], ratio[name] = float(a), float(a / b)
+        parts.append(f"{name}: ||c_2(T) - c_2(0)|| {a:.2e} (step 0.05), {b:.2e} (0.025), "
+                     f"ratio {a / b:.3f}")
+    full, block = ("SGD", "NGD", "sqrt-NGD"), ("NGD-d", "sqrt-NGD-d")
+    worst = max(abs(ratio[k] / 2 - 1) for k in full)
+    ok = (all(0.8 <= ratio[k] <= 1.25 for k in block)
+          and change["NGD-d"] >= 100 * max(change[k] for k in full)
+          and change["NGD-d"] > change["sqrt-NGD-d"])
+    return Outcome(worst, "error = max |ratio / 2 - 1| over the full rules (first-order "
+                   "discretisation error; the next order moves the ratio by O(lr), ~5%); "
+                   + "; ".join(parts), holds=bool(ok))

@@ -1,0 +1,349 @@
+"""Known bugs, kept as data beside the claims: does the catalogue have teeth?
+
+Each mutant is a small, named, reversible patch of the library (a context manager) that
+plants one plausible error: the input covariance dropped from the block factors, a wrong
+fractional power, a rule 10% too fast, a leak into the null space of the Jacobian, ...
+``dlnsim verify --mutants`` runs every claim under every mutant and prints which claims catch
+which bug; ``catches`` names the claims that check the mutant's mechanism, which must fail
+under it (tests/test_verify.py checks that each does).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A planted bug: ``patch()`` is a context manager that applies it, ``catches`` the claims
+    that check its mechanism."""
+
+    name: str
+    mechanism: str
+    catches: tuple[str, ...]
+    patch: Callable
+
+
+@contextmanager
+def _replace(obj, attr: str, make):
+    """``obj.attr`` replaced by ``make(original)`` (a function or method) for the duration."""
+    original = getattr(obj, attr)
+    setattr(obj, attr, make(original))
+    try:
+        yield
+    finally:
+        setattr(obj, attr, original)
+
+
+@contextmanager
+def _everywhere(func, make):
+    """A module-level function replaced in every dlnsim module that holds it by name."""
+    new = make(func)
+    patched = []
+    for mod in list(sys.modules.values()):
+        if getattr(mod, "__name__", "").startswith("dlnsim"):
+            for key, value in list(vars(mod).items()):
+                if value is func:
+                    setattr(mod, key, new)
+                    patched.append((mod, key))
+    try:
+        yield
+    finally:
+        for mod, key in patched:
+            setattr(mod, key, func)
+
+
+def _fresh_caches():
+    from dlnsim import experiments
+
+    experiments.teacher_student_runs.cache_clear()
+
+
+def _scaled(d, factor):
+    from dlnsim.rules.core import Direction
+
+    y = None if d.cotangent is None else factor * d.cotangent
+    return Direction(tuple(factor * p for p in d.params), y)
+
+
+def _block_factors_without_s():
+    from dlnsim.curvature import batched
+    return _everywhere(batched.block_factors,
+                       lambda f: lambda parts, cov=None: f(parts, None))
+
+
+def _power_off():
+    from dlnsim.curvature import spectral
+    return _everywhere(spectral.inverse_power, lambda f: lambda evals, q, *a, **k: f(
+        evals, q if math.isinf(q) else q + 0.1, *a, **k))
+
+
+def _rule_faster():
+    from dlnsim.rules.core import Rule
+    return _replace(Rule, "stack_direction",
+                    lambda f: lambda self, stack: _scaled(f(self, stack), 1.1))
+
+
+def _no_depth_scale():
+    from dlnsim.rules.fields import NGD
+
+    def make(f):
+        def apply(self, d, s):
+            out = f(self, d, s)
+            if not self.block_diagonal:
+                return out
+            depth = s.weights[0].shape[-1] if s.is_modes else len(s.weights)
+            return _scaled(out, depth ** (1.0 / self.q))
+        return apply
+    return _replace(NGD, "apply", make)
+
+
+def _null_leak():
+    """Adds 1e-6 of the rescaling symmetry (w_1, -w_2) to every preconditioned direction: it
+    keeps the map (a null direction of J) and changes c_1."""
+    from dlnsim.rules.core import Direction
+    from dlnsim.rules.fields import NGD
+
+    def make(f):
+        def apply(self, d, s):
+            out = f(self, d, s)
+            xp = s.xp
+            if s.is_modes:
+                sigma = s.weights[0]
+                if sigma.shape[-1] < 2:
+                    return out
+                leak = xp.concat([sigma[..., :1], -sigma[..., 1:2], 0 * sigma[..., 2:]],
+                                 axis=-1)
+                leaks = (leak,)
+            else:
+                if len(s.weights) < 2:
+                    return out
+                leaks = (s.weights[0], -s.weights[1]) + tuple(0 * w for w in s.weights[2:])
+            size = math.sqrt(sum(float(xp.sum(p * p)) for p in out.params))
+            norm = math.sqrt(sum(float(xp.sum(w * w)) for w in s.weights)) or 1.0
+            eps = 1e-6 * size / norm
+            return Direction(tuple(p + eps * n for p, n in zip(out.params, leaks)))
+        return apply
+    return _replace(NGD, "apply", make)
+
+
+def _tkfac_unweighted():
+    from dlnsim.optim import kfac
+
+    def unweighted(acts, grads):
+        a, g = kfac.kfac_moments(acts, grads)
+        ta, tg = np.trace(a, axis1=-2, axis2=-1), np.trace(g, axis1=-2, axis2=-1)
+        return ta * tg, a / ta[..., None, None], g / tg[..., None, None]
+    return _everywhere(kfac.tkfac_moments, lambda f: unweighted)
+
+
+@contextmanager
+def _noise_louder():
+    from dlnsim import quadratic
+    from dlnsim.optim import noise
+
+    with _everywhere(quadratic.run_quadratic,
+                     lambda f: lambda a, c, *r, **k: f(a, 1.5 * np.asarray(c), *r, **k)), \
+            _everywhere(noise.stack_fisher_noise,
+                        lambda f: lambda *a, **k: tuple(1.5 * x for x in f(*a, **k))):
+        yield
+
+
+@contextmanager
+def _hcgd_identity_metric():
+    from dlnsim.optim import hcgd
+
+    with _everywhere(hcgd.l2_distance_sq, lambda f: lambda net, delta, val_cov: f(
+            net, delta, np.eye(np.shape(val_cov)[0]))), \
+            _everywhere(hcgd.distance_grad, lambda f: lambda w, delta, val_cov: f(
+                w, delta, np.eye(np.shape(val_cov)[-1]))):
+        yield
+
+
+def _kernel_without_r():
+    from dlnsim.curvature import batched
+    return _everywhere(batched.dense_kernel, lambda f: lambda parts, r=None: f(parts, None))
+
+
+def _block_sign_dropped():
+    from dlnsim.rules.core import Direction
+    from dlnsim.rules.fields import NGD
+
+    def make(f):
+        def modes_form(self, d, s):
+            out = f(self, d, s)
+            if not self.block_diagonal:
+                return out
+            return Direction((out.params[0] * s.xp.sign(s.jacobian),))
+        return modes_form
+    return _replace(NGD, "_modes", make)
+
+
+@contextmanager
+def _decay_as_l2():
+    from dlnsim import rules
+    from dlnsim.rules import fields
+
+    with _everywhere(fields.weight_decay, lambda f: lambda lam: fields.add_weights(
+            lam, "weight_decay", rules.Stage.REGULARIZE)):
+        yield
+
+
+def _mode_exponent_off():
+    from dlnsim import modes
+    return _everywhere(modes.exponent, lambda f: lambda d, q: f(d, q) + 0.05)
+
+
+def _symbolic_exponent_off():
+    import sympy as sp
+
+    from dlnsim import symbolic
+    return _everywhere(symbolic.exponent,
+                       lambda f: lambda d=None, q=None: f(d, q) + sp.Rational(1, 20))
+
+
+def _gn_norm_without_s():
+    from dlnsim.curvature import dense
+    return _everywhere(dense.gn_norm_sq, lambda f: lambda net, input_cov=None: f(net, None))
+
+
+def _kfac_without_input_factor():
+    from dlnsim.optim import kfac
+
+    def make(f):
+        def inverses(a, g, damping, trace_restricted):
+            _, g_inv = f(a, g, damping, trace_restricted)
+            return np.broadcast_to(np.eye(a.shape[-1]), a.shape).copy(), g_inv
+        return inverses
+    return _everywhere(kfac._damped_inverses, make)
+
+
+def _balanced_eigenvalues_off():
+    from dlnsim.curvature import batched
+    return _everywhere(batched.balanced_kernel_eigenvalues,
+                       lambda f: lambda s_out, s_in, d: f(s_out, s_in, d + 1))
+
+
+def _ngd_ignores_q():
+    from dlnsim.rules import fields
+
+    def make(f):
+        def ngd(q=1.0, *a, **k):
+            return f(2.0 if not math.isinf(q) else q, *a, **k)
+        return ngd
+    return _everywhere(fields.ngd, make)
+
+
+def _block_as_full():
+    from dlnsim.rules.fields import NGD
+
+    def make(f):
+        def apply(self, d, s):
+            if self.block_diagonal:
+                return f(NGD(self.q, self.damping, self.rcond, False, "dense"), d, s)
+            return f(self, d, s)
+        return apply
+    return _replace(NGD, "apply", make)
+
+
+def _kfac_sample_covariance():
+    from dlnsim.optim import kfac
+
+    def moments(acts, grads):
+        n = acts.shape[-2]
+        a, g = kfac.mT(acts) @ acts / max(n - 1, 1), kfac.mT(grads) @ grads / max(n - 1, 1)
+        return a, g
+    return _everywhere(kfac.kfac_moments, lambda f: moments)
+
+
+def _jvp_drops_last_layer():
+    from dlnsim.curvature import batched
+
+    def make(f):
+        def jvp(parts, tangents):
+            above, below = parts
+            return f((above[:-1], below[:-1]), tangents[:-1]) if len(tangents) > 1 \
+                else 0 * f(parts, tangents)
+        return jvp
+    return _everywhere(batched.jvp, make)
+
+
+MUTANTS: tuple[Mutant, ...] = (
+    Mutant("block_factors.drop_S", "NGD-d's block factors ignore the input covariance S",
+           ("huh.ngdd.dense",), _block_factors_without_s),
+    Mutant("inverse_power.q+0.1", "every fractional power uses 1/(q + 0.1) for 1/q",
+           ("huh.ngd.dense", "huh.ngdd.dense", "huh.ngdd.ratio"), _power_off),
+    Mutant("rule.x1.1", "every rule moves 10% too fast",
+           ("huh.speed", "huh.map.closed_forms"), _rule_faster),
+    Mutant("ngdd.no_d^-1/q", "NGD-d without its d^{-1/q}",
+           ("huh.ngdd.mapdyn", "huh.ngdd.dense"), _no_depth_scale),
+    Mutant("ngd.null_leak", "q-NGD leaks 1e-6 into the null space of J (the rescaling "
+           "symmetry), breaking Theorem 1", ("huh.conservation", "huh.paths.hyperbolic"),
+           _null_leak),
+    Mutant("tkfac.unweighted", "TKFAC's factors without the trace weighting (E[L], E[G] "
+           "normalised)", ("tkfac.factors",), _tkfac_unweighted),
+    Mutant("noise.x1.5", "covariance noise 1.5x too large", ("noise.thm41",), _noise_louder),
+    Mutant("hcgd.no_validation_cov", "HCGD's function distance ignores the validation "
+           "covariance (uses I)", ("hcgd.metric", "hcgd.ngd_limit"), _hcgd_identity_metric),
+    Mutant("kernel.drop_R", "the map-space kernel ignores R = S^{1/2}",
+           ("huh.ngd.dense",), _kernel_without_r),
+    Mutant("ngdd.modes_sign", "the singular-mode block rule drops the sign of j_i",
+           ("huh.ngdd.mapdyn",), _block_sign_dropped),
+    Mutant("weight_decay.as_l2", "decoupled weight decay applied before the preconditioner "
+           "(that is L2)", ("wd.l2_vs_decay", "wd.imbalance_decay"), _decay_as_l2),
+    Mutant("modes.exponent+0.05", "the map exponent p off by 0.05", ("huh.timescale",),
+           _mode_exponent_off),
+    Mutant("symbolic.exponent+1/20", "the symbolic exponent p off by 1/20",
+           ("huh.table1", "huh.escape"), _symbolic_exponent_off),
+    Mutant("gn_norm.drop_S", "the Gauss-Newton norm ignores S", ("wd.lemma2",),
+           _gn_norm_without_s),
+    Mutant("kfac.no_input_factor", "K-FAC preconditions with G^{-1} only (A^{-1} dropped)",
+           ("wd.kfac_jacobian",), _kfac_without_input_factor),
+    Mutant("balanced.eigenvalues_d+1", "the balanced kernel's eigenvalues for depth d + 1",
+           ("scale.end_to_end",), _balanced_eigenvalues_off),
+    Mutant("ngd.ignores_q", "rules.ngd builds sqrt-NGD whatever q it is given",
+           ("huh.teacher.signal_first", "huh.map.exponent"), _ngd_ignores_q),
+    Mutant("ngdd.as_full", "block_diagonal=True silently runs the full NGD",
+           ("huh.teacher.balance", "huh.blockdiag.breaks"), _block_as_full),
+    Mutant("kfac.sample_covariance", "K-FAC's factors averaged over N - 1 examples, not N",
+           ("tkfac.exact_dln", "wd.kfac_jacobian"), _kfac_sample_covariance),
+    Mutant("jvp.drops_last_layer", "the Jacobian-vector product omits the last layer's term",
+           ("wd.lemma1",), _jvp_drops_last_layer),
+)
+
+
+@contextmanager
+def applied(mutant: Mutant):
+    """Apply ``mutant``, with the experiments' caches cleared before and after."""
+    _fresh_caches()
+    try:
+        with mutant.patch():
+            yield
+    finally:
+        _fresh_caches()
+
+
+def matrix(claims=None, mutants=MUTANTS, quiet: bool = True) -> dict[str, dict[str, bool]]:
+    """``caught[mutant][claim]``: whether each claim fails under each mutant."""
+    from tqdm.auto import tqdm
+
+    from dlnsim.verify.registry import select
+
+    claims = select(None) if claims is None else claims
+    out = {}
+    with tqdm(total=len(mutants) * len(claims), desc="mutants",
+              disable=True if quiet else None, leave=False) as bar:
+        for m in mutants:
+            with applied(m):
+                row = {}
+                for c in claims:
+                    row[c.id] = not c.run().passed
+                    bar.update(1)
+            out[m.name] = row
+    return out
