@@ -185,7 +185,7 @@ def test_internal_errors_exit_3_in_one_line_and_debug_shows_the_traceback(monkey
     def broken(a):
         raise KeyError("a bug")
 
-    monkeypatch.setitem(cli.COMMANDS, "simulate", broken)
+    monkeypatch.setattr(cli.simulate, "run", broken)
     rc, _, err = _run(["simulate"], capsys)
     assert rc == 3 and err.count("\n") == 1 and "internal error: KeyError" in err
     assert "--debug" in err and "Traceback" not in err
@@ -195,7 +195,7 @@ def test_internal_errors_exit_3_in_one_line_and_debug_shows_the_traceback(monkey
     def oom(a):
         raise MemoryError
 
-    monkeypatch.setitem(cli.COMMANDS, "simulate", oom)
+    monkeypatch.setattr(cli.simulate, "run", oom)
     rc, _, err = _run(["simulate"], capsys)
     assert rc == 3 and "out of memory" in err and err.count("\n") == 1
 

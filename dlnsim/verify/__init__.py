@@ -1,4 +1,9 @@
-"""``dlnsim.verify``: one numerical check per claim of the catalogue.
+"""``dlnsim.verify``: one numerical check per claim of the catalogue, and the user's own.
+
+Your own claim: ``@claim(id, source, statement, tolerance)`` on a function returning
+``Outcome(error, details="", holds=True)``, in a file run by ``dlnsim verify --claims FILE``
+(or :func:`load`), or in a package registering its module under the entry-point group
+``dlnsim.claims``.
 
 Each check compares a simulation with an independent quantity (a sympy closed form, a
 conserved quantity, a dense reference) and reports the error against a stated tolerance.
@@ -14,17 +19,25 @@ from dlnsim.verify import (  # noqa: F401 (importing registers the checks)
     wen,
     zhang,
 )
+from dlnsim.verify.plugins import (
+    ClaimLoadError,
+    entry_point_sources,
+    load,
+    load_entry_points,
+    unload,
+)
 from dlnsim.verify.registry import REGISTRY, CheckResult, Outcome, claim, select, write_json
 
 
-def run(only: str | None = None, quiet: bool = True) -> Results:
-    """Run the claims matching the glob ``only``; a progress bar unless ``quiet``. Ctrl-C stops
+def run(only: str | None = None, quiet: bool = True, builtin: bool = True) -> Results:
+    """Run the registered claims matching the glob ``only`` (the catalogue's unless
+    ``builtin`` is False, and any of the user's); a progress bar unless ``quiet``. Ctrl-C stops
     after the claims finished so far, which are returned (``Results.interrupted``)."""
     from tqdm.auto import tqdm
 
     from dlnsim.solve import reraise_interrupts
 
-    claims = select(only)
+    claims = select(only, builtin)
     out = Results()
     out.total = len(claims)
     with tqdm(claims, desc="verify", disable=True if quiet else None, leave=False) as bar, \
@@ -38,5 +51,6 @@ def run(only: str | None = None, quiet: bool = True) -> Results:
     return out
 
 
-__all__ = ["REGISTRY", "CheckResult", "Outcome", "Results", "claim", "run", "select",
+__all__ = ["REGISTRY", "CheckResult", "ClaimLoadError", "Outcome", "Results", "claim",
+           "entry_point_sources", "load", "load_entry_points", "run", "select", "unload",
            "write_json"]

@@ -1,10 +1,13 @@
-"""The claim registry: one check per claim ID of the catalogue (theory/*.md)."""
+"""The claim registry: one check per claim ID of the catalogue (theory/*.md), and the user's
+own claims (``@claim`` in a file or module loaded by :func:`dlnsim.verify.load`)."""
 
 from __future__ import annotations
 
 import fnmatch
 import math
+import os
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -34,6 +37,29 @@ class CheckResult:
     tolerance: float
     seconds: float
     details: str = ""
+    origin: str = ""
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def where(filename: str, line: int) -> str:
+    """``file:line``, relative to the installed package's folder for dlnsim's own files."""
+    path = os.path.abspath(filename)
+    if path.startswith(_PACKAGE + os.sep):
+        path = os.path.relpath(path, _PACKAGE)
+    return f"{path}:{line}"
+
+
+def _raised_at(exc: BaseException, prefer: str) -> str:
+    """Where an exception was raised: the deepest frame in ``prefer`` (the claim's file),
+    else the deepest frame."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    mine = [f for f in frames if os.path.abspath(f.filename) == prefer]
+    f = (mine or frames)[-1]
+    return where(f.filename, f.lineno)
 
 
 @dataclass(frozen=True)
@@ -44,38 +70,77 @@ class Claim:
     tolerance: float
     check: Callable[[], Outcome] = field(repr=False)
 
+    @property
+    def origin(self) -> str:
+        """``file:line`` of the check function."""
+        code = getattr(self.check, "__code__", None)
+        return where(code.co_filename, code.co_firstlineno) if code else ""
+
+    @property
+    def builtin(self) -> bool:
+        """Whether the claim is one of the catalogue's (defined in :mod:`dlnsim.verify`)."""
+        return getattr(self.check, "__module__", "").startswith("dlnsim.verify.")
+
     def run(self) -> CheckResult:
         t0 = time.perf_counter()
         try:
             out = self.check()
+            if not isinstance(out, Outcome):
+                raise TypeError(f"a check must return dlnsim.verify.Outcome, got "
+                                f"{type(out).__name__}")
         except Exception as exc:  # a crashing check is a failed claim, reported, not raised
+            code = getattr(self.check, "__code__", None)
+            at = _raised_at(exc, os.path.abspath(code.co_filename) if code else "")
             return CheckResult(self.id, self.source, self.statement, False, math.inf,
                                self.tolerance, time.perf_counter() - t0,
-                               f"check raised {type(exc).__name__}: {exc}")
+                               f"check raised {type(exc).__name__}: {exc}"
+                               + (f" (at {at})" if at else ""), self.origin)
         err = float(out.error)
         passed = bool(out.holds) and math.isfinite(err) and err <= self.tolerance
         return CheckResult(self.id, self.source, self.statement, passed, err, self.tolerance,
-                           time.perf_counter() - t0, out.details)
+                           time.perf_counter() - t0, out.details, self.origin)
 
 
 REGISTRY: dict[str, Claim] = {}
+_RECORDING: list[list[Claim]] = []  # claims registered while a load() is under way
 
 
 def claim(id: str, source: str, statement: str, tolerance: float):
-    """Register ``fn() -> Outcome`` as the check of claim ``id``."""
+    """Register ``fn() -> Outcome`` as the check of claim ``id``.
+
+    ``tolerance`` is the largest ``Outcome.error`` that passes. Registering an ID again from
+    the same function (a module or notebook cell run twice) replaces it; from elsewhere it is
+    an error naming both places.
+    """
+    if not isinstance(id, str) or not id.strip():
+        raise ValueError(f"claim id must be a non-empty string, got {id!r}")
+    tol = float(tolerance)
+    if not tol >= 0:
+        raise ValueError(f"claim {id!r}: tolerance must be a number >= 0, got {tolerance!r}")
+
     def wrap(fn):
-        if id in REGISTRY:
-            raise ValueError(f"claim {id!r} registered twice")
-        REGISTRY[id] = Claim(id, source, statement, tolerance, fn)
+        new = Claim(id, source, statement, tol, fn)
+        old = REGISTRY.get(id)
+        if old is not None and (getattr(old.check, "__qualname__", None),
+                                getattr(old.check, "__module__", None)) != (
+                getattr(fn, "__qualname__", None), getattr(fn, "__module__", None)):
+            raise ValueError(f"claim {id!r} at {new.origin} is already registered at "
+                             f"{old.origin}")
+        REGISTRY[id] = new
+        for record in _RECORDING:
+            record.append(new)
         return fn
     return wrap
 
 
-def select(only: str | None = None) -> list[Claim]:
-    """Claims whose ID matches the glob ``only`` (all when None), in registry order."""
+def select(only: str | None = None, builtin: bool = True) -> list[Claim]:
+    """Registered claims whose ID matches the glob ``only`` (all when None), in registry
+    order: the user's (registered by ``@claim`` or :func:`dlnsim.verify.load`) and, unless
+    ``builtin`` is False, the catalogue's."""
+    pool = [c for c in REGISTRY.values() if builtin or not c.builtin]
     if only is None:
-        return list(REGISTRY.values())
-    picked = [c for c in REGISTRY.values() if fnmatch.fnmatchcase(c.id, only)]
+        return pool
+    picked = [c for c in pool if fnmatch.fnmatchcase(c.id, only)]
     if not picked:
         raise ValueError(f"--only {only!r} matches no claim ID")
     return picked

@@ -1,0 +1,103 @@
+"""``dlnsim verify``: the claims of the catalogue (and the user's own), and ``--mutants``."""
+
+from __future__ import annotations
+
+from dlnsim.cli.args import EXIT_FAILED, EXIT_OK, failures, interrupted, path
+
+
+def add(sub, common) -> None:
+    v = sub.add_parser("verify", parents=[common],
+                       help="check every claim of the catalogue against numerics")
+    v.add_argument("--only", default=None, metavar="GLOB",
+                   help="run only claims whose ID matches GLOB (e.g. 'huh.map.*')")
+    v.add_argument("--json", default=None, metavar="PATH", type=path,
+                   help="also write the results as JSON")
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
+    v.add_argument("--claims", action="append", default=[], type=path,
+                   metavar="PATH_OR_MODULE",
+                   help="also run the @claim functions of this file or module (repeatable)")
+    v.add_argument("--no-builtin", action="store_true",
+                   help="run only the claims of --claims and of installed packages")
+    v.add_argument("--no-entry-points", action="store_true",
+                   help="do not load the claims that installed packages register "
+                        "(entry-point group dlnsim.claims)")
+    v.add_argument("--mutants", action="store_true",
+                   help="run every claim under every known bug (dlnsim/verify/mutants.py) and "
+                        "print which claims catch which (a few minutes)")
+    v.set_defaults(run=run)
+
+
+def _mutants(a) -> int:
+    """The claims-by-mutants matrix: x where a claim fails under a planted bug."""
+    from dlnsim import verify
+    from dlnsim._io import write_json
+    from dlnsim.verify import mutants
+
+    claims = verify.select(a.only, builtin=not a.no_builtin)
+    caught = mutants.matrix(claims, quiet=a.quiet)
+    names = [m.name for m in mutants.MUTANTS]
+    width = max(len(c.id) for c in claims)
+    print("mutants (columns): " + "; ".join(f"{k + 1} {n}" for k, n in enumerate(names)))
+    print(f"{'claim':<{width}}  " + " ".join(f"{k + 1:>2}" for k in range(len(names))))
+    for c in claims:
+        print(f"{c.id:<{width}}  " + " ".join(f"{'x' if caught[n][c.id] else '.':>2}"
+                                              for n in names))
+    missed, escaped = [], []
+    for m in mutants.MUTANTS:
+        if not any(caught[m.name].values()):
+            missed.append(m.name)
+        named = [cid for cid in m.catches if cid in caught[m.name]]
+        if not all(caught[m.name][cid] for cid in named):
+            escaped.append(m.name)
+    print(f"{len(names) - len(missed)} of {len(names)} mutants caught by at least one claim; "
+          f"{len(names) - len(escaped)} by the claims that name their mechanism"
+          + (f"; not caught: {', '.join(missed)}" if missed else "")
+          + (f"; escaping their claims: {', '.join(escaped)}" if escaped else ""))
+    if a.json:
+        write_json({"mutants": [{"name": m.name, "mechanism": m.mechanism,
+                                 "catches": list(m.catches), "caught_by": [
+                                     cid for cid, x in caught[m.name].items() if x]}
+                                for m in mutants.MUTANTS]}, a.json)
+    return EXIT_FAILED if missed or escaped else EXIT_OK
+
+
+def run(a) -> int:
+    from dlnsim import verify
+    from dlnsim._io import check_output_file
+
+    if a.json:
+        check_output_file(a.json, "--json")
+    loaded = []
+    try:
+        if not a.no_entry_points:
+            loaded += verify.load_entry_points()
+        for source in a.claims:
+            loaded += verify.load(source, label="--claims")
+        if a.no_builtin and not loaded:
+            raise ValueError("--no-builtin leaves no claims: give --claims PATH_OR_MODULE")
+        return _mutants(a) if a.mutants else _verify(a)
+    finally:  # the process may go on (main() called in-process): leave the registry as found
+        verify.unload(loaded)
+
+
+def _verify(a) -> int:
+    from dlnsim import verify
+
+    results = verify.run(a.only, quiet=a.quiet, builtin=not a.no_builtin)
+    if results:
+        width = max(len(r.id) for r in results)
+        src = min(max(len(r.source) for r in results), 48)
+        print(f"{'claim':<{width}}  {'source':<{src}}  {'result':<6}  {'error':>9}  "
+              f"{'tolerance':>9}  {'seconds':>7}")
+        for r in results:
+            source = r.source if len(r.source) <= src else r.source[:src - 3] + "..."
+            print(f"{r.id:<{width}}  {source:<{src}}  {'pass' if r.passed else 'FAIL':<6}  "
+                  f"{r.error:9.2e}  {r.tolerance:9.1e}  {r.seconds:7.2f}")
+    failed = failures(results, "id")
+    total = sum(r.seconds for r in results)
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed in {total:.1f} s")
+    if a.json:
+        verify.write_json(results, a.json)
+    if results.interrupted:
+        return interrupted(results, "claims")
+    return EXIT_FAILED if failed else EXIT_OK
