@@ -306,3 +306,16 @@ def test_strategies_without_hypothesis_say_how_to_install_it():
                          text=True).stdout
     assert "pip install 'dlnsim[test]'" in out
 
+
+def test_the_readme_example_of_checking_a_conjecture_runs(tmp_path, monkeypatch):
+    """The README's "Checking your own conjecture" example runs as printed and draws a file."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Checking your own conjecture", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 1 and len(blocks[0].splitlines()) <= 16
+    monkeypatch.chdir(tmp_path)
+    exec(compile(blocks[0], "README.md", "exec"), {})
+    assert (tmp_path / "p.png").stat().st_size > 10_000
