@@ -276,3 +276,107 @@ def test_ngd_direction_defaults_to_ngd_and_kron_power_checks_shapes():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match=r"g must have shape \(3, 2\)"):
         curvature.kron_inverse_power(np.eye(2), np.eye(3), np.ones((2, 3)), 2.0)
+
+
+# ---- the exact depth-2 path (theory/scale.md, scale.depth2) ----------------------------------
+
+
+def _depth2_case(weights, cov):
+    from dlnsim.network import partial_products
+
+    whitened = np.allclose(cov, np.eye(cov.shape[0]))
+    r = None if whitened else sqrtm_spd(cov)
+    stack = [w[None] for w in weights]
+    return stack, partial_products(stack), None if r is None else r[None]
+
+
+@settings(max_examples=60, deadline=None)
+@given(dln_cases(min_depth=2, max_depth=2, max_width=6))
+def test_depth2_eigenvalues_are_the_kernel_spectrum(case):
+    """The n_2 blocks C_a = R B R + alpha_a S (or alpha_a + beta_b for S = I) have together
+    exactly the eigenvalues of the dense (n_2 n_0)-square kernel, so the pseudo-inverse cutoff
+    drops the same modes on both paths."""
+    from dlnsim.curvature import batched
+
+    weights, _, cov = case
+    stack, parts, r = _depth2_case(weights, cov)
+    evals, top, _ = batched.depth2_kernel_eigh(stack, r)
+    dense = np.linalg.eigvalsh(batched.dense_kernel(parts, r)[0])
+    got = np.sort(evals[0].ravel())
+    assert np.allclose(got, dense, rtol=0, atol=1e-12 * max(dense.max(), 1e-300))
+    assert float(top[0].max()) == pytest.approx(dense.max(), rel=1e-12, abs=1e-300)
+
+
+@pytest.mark.parametrize("gradient_form", [True, False])
+@pytest.mark.parametrize("q", QS)
+@settings(max_examples=20, deadline=None)
+@given(case=dln_cases(min_depth=2, max_depth=2, max_width=6),
+       damping_rel=st.sampled_from([0.0, 1e-3, 0.3]))
+def test_depth2_direction_equals_dense_map_space_and_dense_reference(case, q, damping_rel,
+                                                                      gradient_form):
+    """path='depth2' against the dense map-space path and the dense P x P reference: any
+    widths (bottlenecks), S != I, near-saddle scales, q, damping, and the projection form."""
+    weights, target, cov = case
+    net = Network(weights)
+    h = dense_gn(weights, cov)
+    damping = damping_rel * np.linalg.eigvalsh(h).max()
+    if damping == 0:
+        assume(_well_separated(h, curvature.DEFAULT_RCOND, 1e-5 if gradient_form else 1e-4))
+    if gradient_form:
+        u = curvature.gradient(net, target, cov)
+        cot = (net.map - target) @ sqrtm_spd(cov)
+    else:
+        u = tuple(np.random.default_rng(8).standard_normal(w.shape) for w in weights)
+        cot = None
+    kw = dict(input_cov=cov, q=q, damping=damping, cotangent=cot)
+    fast = flat(curvature.ngd_direction(net, u, path="depth2", **kw))
+    dense_path = flat(curvature.ngd_direction(net, u, path="dense", **kw))
+    reference = dense_power(h, flat(u), q, damping)
+    scale = max(np.linalg.norm(reference), 1e-300)
+    assert np.linalg.norm(fast - dense_path) <= 1e-10 * scale + 1e-300
+    assert np.linalg.norm(fast - reference) <= 1e-9 * scale + 1e-300
+
+
+def test_depth2_path_applies_the_pseudo_inverse_on_a_rank_one_bottleneck():
+    """Width-1 bottleneck: K has rank n_2 + n_0 - 1 of n_2 n_0; undamped NGD must drop the
+    null modes exactly as the dense reference does (a cutoff on the wrong eigenvalues, or
+    none, gives a huge or wrong direction)."""
+    rng = np.random.default_rng(3)
+    weights = [rng.standard_normal((1, 4)), rng.standard_normal((3, 1))]
+    cov = np.diag([2.0, 1.0, 0.5, 0.25])
+    net, target = Network(weights), rng.standard_normal((3, 4))
+    u = curvature.gradient(net, target, cov)
+    for q in (1.0, 2.0):
+        got = flat(curvature.ngd_direction(net, u, cov, q=q, path="depth2",
+                                           cotangent=(net.map - target) @ sqrtm_spd(cov)))
+        want = dense_power(dense_gn(weights, cov), flat(u), q)
+        assert np.linalg.norm(got - want) <= 1e-10 * np.linalg.norm(want)
+
+
+def test_depth2_path_refuses_other_depths_and_unknown_paths():
+    net = Network.random((2, 3, 3, 2), scale=0.5, seed=0)
+    u = tuple(np.ones(w.shape) for w in net.weights)
+    with pytest.raises(ValueError, match="path='depth2' needs a network of depth 2"):
+        curvature.ngd_direction(net, u, path="depth2")
+    with pytest.raises(ValueError, match="path must be"):
+        curvature.ngd_direction(net, u, path="fast")
+
+
+@pytest.mark.parametrize("whitened", [True, False])
+def test_depth2_cutoff_is_relative_to_the_whole_kernel_not_each_block(whitened):
+    """A block whose eigenvalues are all below 1e-12 of the kernel's largest must be dropped
+    whole by the pseudo-inverse (as the dense path does), even though they are not small
+    relative to that block: w_1 ~ 1e-8 and one direction of w_2 ~ 1e-8."""
+    rng = np.random.default_rng(5)
+    u2, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    w2 = (u2 * np.array([1.0, 1e-8, 0.5])) @ np.linalg.qr(rng.standard_normal((3, 3)))[0]
+    weights = [1e-8 * rng.standard_normal((3, 2)), w2]
+    cov = np.eye(2) if whitened else np.array([[1.5, 0.3], [0.3, 0.8]])
+    net, target = Network(weights), rng.standard_normal((3, 2))
+    u = curvature.gradient(net, target, cov)
+    cot = (net.map - target) @ sqrtm_spd(cov)
+    for q in (1.0, 2.0):
+        kw = dict(input_cov=cov, q=q, cotangent=cot)
+        got = flat(curvature.ngd_direction(net, u, path="depth2", **kw))
+        want = flat(curvature.ngd_direction(net, u, path="dense", **kw))
+        assert np.linalg.norm(got - want) <= 1e-8 * np.linalg.norm(want)

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from dlnsim import experiments, modes, plots, symbolic  # noqa: E402
+from dlnsim import experiments, modes, plots, rules, symbolic  # noqa: E402
 from dlnsim.cli import main  # noqa: E402
 
 
@@ -180,3 +180,26 @@ def test_cli_figures_without_only_writes_every_figure(tmp_path, capsys):
         data = p.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     assert capsys.readouterr().out.count("wrote ") == len(plots.FIGURES)
+
+
+def test_depth2_wide_figure_data_equals_the_dense_kernels_runs_at_a_small_width():
+    """The width-256 figure runs through the exact depth-2 path; at n = 12 the same data
+    equals runs through the dense map-space kernel (which cannot run at 256)."""
+    from dataclasses import replace
+
+    from dlnsim import simulate
+    from dlnsim.plots.data import depth2_wide_data
+    from dlnsim.rules.fields import NGD
+
+    data = depth2_wide_data(n=12, steps=20)
+    net = data["runs"]["NGD"].network(0)
+    for name, run in data["runs"].items():
+        assert run.success
+        if name == "SGD":
+            continue
+        (t,) = [t for t in data["rules"][name].transforms if isinstance(t, NGD)]
+        dense = simulate(net, data["task"], rules.Rule((replace(t, path="dense"),)), run.t,
+                         lr=data["lr"], method="discrete", quiet=True)
+        for a, b in zip(run.weights, dense.weights):
+            assert np.abs(a - b).max() <= 1e-10 * np.abs(b).max()
+

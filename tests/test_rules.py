@@ -165,6 +165,42 @@ def test_auto_path_equals_dense_on_balanced_and_unbalanced_networks():
         assert np.linalg.norm(a - b) <= 1e-10 * np.linalg.norm(b)
 
 
+@pytest.mark.parametrize("whitened", [True, False])
+def test_auto_takes_the_exact_depth2_path_at_depth_2(monkeypatch, whitened):
+    """At depth 2 "auto" diagonalises K through its n_2 blocks (never the dense kernel), for
+    any S and imbalance, and equals the dense map-space path; at depth 3 it does not."""
+    from dataclasses import replace
+
+    from dlnsim.curvature import batched
+    from dlnsim.rules.fields import NGD
+
+    calls = []
+    real = batched.depth2_kernel_eigh
+    monkeypatch.setattr(batched, "depth2_kernel_eigh",
+                        lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(4)
+    cov = None if whitened else np.diag([2.0, 1.0, 0.5, 0.3])
+    task = Task(target=rng.standard_normal((3, 4)), input_cov=cov)
+    net = Network.random((4, 6, 3), scale=0.7, seed=5)   # unbalanced, rectangular
+    for rule in (rules.ngd(2), rules.ngd(1, damping=1e-3),
+                 rules.chain(rules.l2(0.1), rules.ngd(3))):   # the projection form too
+        got = flat(rule.velocity(net, task))
+        dense = rules.Rule(tuple(t if not isinstance(t, NGD) else replace(t, path="dense")
+                                 for t in rule.transforms))
+        want = flat(dense.velocity(net, task))
+        assert np.linalg.norm(got - want) <= 1e-10 * np.linalg.norm(want)
+    assert len(calls) == 3
+    rules.ngd(2).velocity(Network.random((4, 3, 3, 3), scale=0.7, seed=5), task)
+    assert len(calls) == 3
+
+
+def test_the_depth2_path_is_refused_at_other_depths_before_any_work():
+    net = Network.random((2, 3, 3, 2), scale=0.5, seed=0)
+    with pytest.raises(ValueError, match="path='depth2' needs a network of depth 2, got "
+                                         "depth 3"):
+        simulate(net, Task(target=np.eye(2)), rules.ngd(2, path="depth2"), [0, 1])
+
+
 def test_balanced_path_is_refused_where_it_cannot_apply():
     net = Network.aligned(np.eye(3), [1.0, 2.0, 3.0], depth=2)
     with pytest.raises(ValueError, match="path='balanced' needs whitened inputs"):

@@ -77,7 +77,7 @@ def vjp_r(net: Network, cotangent: np.ndarray, input_cov=None) -> Params:
 
 def ngd_direction(net: Network, params: Sequence[np.ndarray], input_cov=None, q: float = 1.0,
                   damping: float = 0.0, rcond: float = DEFAULT_RCOND,
-                  cotangent: np.ndarray | None = None) -> Params:
+                  cotangent: np.ndarray | None = None, path: str = "auto") -> Params:
     """``H^{+1/q} u`` (or ``(H + eps I)^{-1/q} u``) for the full Gauss-Newton matrix, in map space.
 
     Parameters
@@ -92,16 +92,27 @@ def ngd_direction(net: Network, params: Sequence[np.ndarray], input_cov=None, q:
         which the pseudo-inverse removes and damping scales by ``eps^{-1/q}``. That split costs
         accuracy: about ``eps_mach * cond(K)^{1.5}`` relative without damping, against about
         ``eps_mach * cond(K)`` for the cotangent form.
+    path
+        ``"dense"``: eigendecomposition of the dense ``(n_d n_0)``-square kernel, O(n^6);
+        ``"depth2"`` (depth 2 only): the same eigenpairs through ``n_2`` blocks of size
+        ``n_0`` (:func:`dlnsim.curvature.batched.depth2_kernel_eigh`), O(n^4), O(n^3) for
+        ``S = I``; ``"auto"``: depth2 at depth 2, else dense.
     """
     q, damping, rcond = check_spectral(q, damping, rcond)
+    if path not in ("auto", "dense", "depth2"):
+        raise ValueError(f"path must be 'auto', 'dense' or 'depth2', got {path!r}")
+    if path == "depth2" and net.depth != 2:
+        raise ValueError(f"path='depth2' needs a network of depth 2, got depth {net.depth}")
     u = _check_params(net, params, "params")
-    r = sqrt_psd(cov_of(net, input_cov))
+    r = None if input_cov is None else sqrt_psd(cov_of(net, input_cov))
     if math.isinf(q):
         return u
+    eigh = batched.depth2_kernel_eigh(net.weights, r) if net.depth == 2 and path != "dense" \
+        else None
     if cotangent is not None:
-        return batched.ngd_direction(net.parts, q, damping, rcond, r,
+        return batched.ngd_direction(net.parts, q, damping, rcond, r, eigh=eigh,
                                      cotangent=_check_cotangent(net, cotangent))
-    return batched.ngd_direction(net.parts, q, damping, rcond, r, params=u)
+    return batched.ngd_direction(net.parts, q, damping, rcond, r, params=u, eigh=eigh)
 
 
 def is_balanced(net: Network, rtol: float = BALANCE_RTOL) -> bool:

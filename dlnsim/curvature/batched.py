@@ -75,31 +75,81 @@ def dense_kernel(parts: Parts, r=None):
     return 0.5 * (k + mT(k))
 
 
+def dense_kernel_eigh(parts: Parts, r=None):
+    """The eigendecomposition of the dense map-space kernel ``K``: ``(evals, lam_max, rot)``.
+
+    ``evals`` has shape ``(..., N)`` with ``N = n_d n_0``; ``rot(fn, Y)`` is ``E fn(E^T vec Y)``
+    reshaped back to ``Y``'s shape (``fn`` acts on coefficients shaped like ``evals``);
+    ``lam_max`` is the largest eigenvalue, shaped to broadcast against ``evals``. O(n^6).
+    """
+    xp = array_namespace(*parts[0], *parts[1])
+    evals, evecs = xp.linalg.eigh(dense_kernel(parts, r))
+    return evals, max_last(evals), lambda fn, y: rotate(evecs, fn, y)
+
+
+def depth2_kernel_eigh(weights: Sequence, r=None):
+    """The exact eigendecomposition of ``K`` at depth 2, without the ``(n_2 n_0)``-square matrix.
+
+    With ``A = w_2 w_2^T`` and ``B = w_1^T w_1`` the kernel is ``K(X) = A X S + X R B R``
+    (``vec K = A kron S + I kron R B R``, row-major ``vec``; theory/scale.md, eq D2). In the
+    eigenbasis ``A = U diag(alpha) U^T`` row ``a`` of ``U^T X`` is acted on by the
+    ``n_0 x n_0`` block ``C_a = R B R + alpha_a S`` alone, so ``n_2`` symmetric
+    eigendecompositions of size ``n_0`` (batched, O(n^4)) diagonalise ``K``; for ``S = I``
+    every block shares the eigenvectors of ``B`` and the eigenvalues are ``alpha_a + beta_b``
+    (two eigendecompositions, O(n^3)). Returns ``(evals, lam_max, rot)`` as
+    :func:`dense_kernel_eigh` does, with ``evals`` of shape ``(..., n_2, n_0)``.
+    """
+    w1, w2 = weights
+    xp = array_namespace(w1, w2)
+    a = w2 @ mT(w2)
+    alpha, u = xp.linalg.eigh(0.5 * (a + mT(a)))
+    b = mT(w1) @ w1
+    if r is None:
+        beta, v = xp.linalg.eigh(0.5 * (b + mT(b)))
+        evals = alpha[..., :, None] + beta[..., None, :]
+
+        def rot(fn, y):
+            return u @ fn(mT(u) @ y @ v) @ mT(v)
+    else:
+        rbr, s = r @ b @ r, r @ r
+        c = (rbr + mT(rbr))[..., None, :, :] / 2 + alpha[..., :, None, None] * \
+            ((s + mT(s)) / 2)[..., None, :, :]
+        evals, v = xp.linalg.eigh(c)  # (..., n_2, n_0) and (..., n_2, n_0, n_0)
+
+        def rot(fn, y):
+            coef = (mT(u) @ y)[..., :, None, :] @ v          # row a of U^T Y times V_a
+            z = fn(coef[..., 0, :])[..., :, None, :] @ mT(v)  # back through V_a^T
+            return u @ z[..., 0, :]
+    top = max_last(max_last(evals, keepdims=False))[..., None]
+    return evals, top, rot
+
+
 def ngd_direction(parts: Parts, q: float, damping: float = 0.0, rcond: float = DEFAULT_RCOND,
-                  r=None, cotangent=None, params: Sequence | None = None) -> tuple:
+                  r=None, cotangent=None, params: Sequence | None = None,
+                  eigh=None) -> tuple:
     """``H^{+1/q} u`` (or ``(H + eps I)^{-1/q} u``) in map space (Huh 2020, eq 9 generalised).
 
     Give ``cotangent`` (``u = J_R^T Y``) for the exact form ``J_R^T K^{+1/q} Y``, or ``params``
     (``u`` itself) for the split into range and null-space parts: the range part
     ``J_R^T K^+ J_R u`` is treated as above, the null-space part is removed by the
     pseudo-inverse and scaled by ``eps^{-1/q}`` with damping. ``r = S^{1/2}`` or None.
+    ``eigh`` is the eigendecomposition of ``K`` as ``(evals, lam_max, rot)``: by default
+    :func:`dense_kernel_eigh`; :func:`depth2_kernel_eigh` at depth 2.
     """
-    xp = array_namespace(*parts[0], *parts[1])
-    evals, evecs = xp.linalg.eigh(dense_kernel(parts, r))
-    top = max_last(evals)
+    evals, top, rot = dense_kernel_eigh(parts, r) if eigh is None else eigh
     f = inverse_power(evals, q, damping, rcond, lam_max=top)
 
     def back(x):  # J_R^T X = J^T (X R)
         return vjp(parts, x if r is None else x @ r)
 
     if cotangent is not None:
-        return back(rotate(evecs, lambda c: f * c, cotangent))
+        return back(rot(lambda c: f * c, cotangent))
     jr_u = jvp(parts, params)
     jr_u = jr_u if r is None else jr_u @ r
     pinv = inverse_power(evals, 1.0, 0.0, rcond, lam_max=top)
-    out = back(rotate(evecs, lambda c: f * pinv * c, jr_u))
+    out = back(rot(lambda c: f * pinv * c, jr_u))
     if damping > 0:
-        range_part = back(rotate(evecs, lambda c: pinv * c, jr_u))
+        range_part = back(rot(lambda c: pinv * c, jr_u))
         null_scale = damping ** (-1.0 / q)
         out = tuple(o + null_scale * (ui - ri) for o, ui, ri in zip(out, params, range_part))
     return out

@@ -5,7 +5,8 @@ this package chooses no backend and inline figures in a notebook keep working) w
 the paper's notation; :func:`save` writes one atomically, :func:`write_figures` all of them.
 
 * :mod:`~dlnsim.plots.portraits`: phase portraits (Figs 1, 3);
-* :mod:`~dlnsim.plots.papers`: Figs 2, 4, 5, the GN-norm and other-rules figures;
+* :mod:`~dlnsim.plots.papers`: Figs 2, 4, 5, the GN-norm, other-rules and depth-2 width-256
+  figures;
 * :mod:`~dlnsim.plots.data`: the numbers behind them, apart from the drawing.
 """
 
@@ -24,13 +25,20 @@ from dlnsim.plots.data import (
     fig2_data,
     gn_norm_data,
 )
-from dlnsim.plots.papers import fig2, fig4, fig5, fig_gn_norm, fig_other_rules
+from dlnsim.plots.papers import (
+    fig2,
+    fig4,
+    fig5,
+    fig_depth2_wide,
+    fig_gn_norm,
+    fig_other_rules,
+)
 from dlnsim.plots.portraits import PhasePortrait, conserved_quantity, fig1, fig3, phase_portrait
 from dlnsim.plots.style import RULE_COLORS, RULE_LABELS, rule_label
 
 FIGURES: dict[str, Callable[[], Figure]] = {
     "fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5,
-    "gn_norm": fig_gn_norm, "other_rules": fig_other_rules,
+    "gn_norm": fig_gn_norm, "other_rules": fig_other_rules, "depth2_wide": fig_depth2_wide,
 }
 
 
@@ -65,5 +73,5 @@ def write_figures(out: str = "figures", only: str | None = None, fmt: str = "png
 
 __all__ = ["FIG2_EXPONENTS", "FIG2_TARGETS", "FIGURES", "PhasePortrait", "RULE_COLORS",
            "RULE_LABELS", "conserved_quantity", "early_stopping", "fig1", "fig2", "fig2_data",
-           "fig3", "fig4", "fig5", "fig_gn_norm", "fig_other_rules", "gn_norm_data",
-           "phase_portrait", "rule_label", "save", "write_figures"]
+           "fig3", "fig4", "fig5", "fig_depth2_wide", "fig_gn_norm", "fig_other_rules",
+           "gn_norm_data", "phase_portrait", "rule_label", "save", "write_figures"]

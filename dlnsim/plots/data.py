@@ -109,3 +109,27 @@ def other_rules_data() -> dict:
             for label, (rule, lr) in specs.items()}
     return {"a": a, "theta0": theta0, "paths": paths, "mean_loss": mean_loss,
             "stationary": stationary, "task": task, "runs": runs}
+
+
+WIDE_N = 256
+
+
+def depth2_wide_data(n: int = WIDE_N, steps: int = 150, lr: float = 0.1) -> dict:
+    """Teacher-student learning at depth 2 and width ``n`` (256: a dense map-space kernel of
+    ``n^2 x n^2`` = 65536^2 doubles, 32 GiB, could not be diagonalised here) under GD,
+    sqrt-NGD and NGD, through the exact depth-2 path (claim scale.depth2). Discrete steps of
+    ``lr`` from small random weights (entries ``0.2 N(0, 1/n)``); rank-8 teacher, noise 0.1.
+    """
+    from dlnsim import rules
+    from dlnsim.integrate import simulate
+    from dlnsim.task import Task
+
+    task = Task.teacher_student(n=n, rank=8, noise=0.1, seed=0)
+    net = Network.random((n, n, n), scale=0.2 / np.sqrt(n), seed=1)
+    specs = {"SGD": rules.gd(), "sqrt-NGD": rules.ngd(2.0),
+             "NGD": rules.ngd(1.0, damping=1e-6)}
+    save = np.arange(0, steps + 1, 2)
+    runs = {name: simulate(net, task, rule, save, lr=lr, method="discrete", quiet=True)
+            for name, rule in specs.items()}
+    return {"task": task, "runs": runs, "rules": specs, "lr": lr, "n": n,
+            "s_star": np.linalg.svd(task.target, compute_uv=False)[:8]}

@@ -11,6 +11,7 @@ from dlnsim import experiments
 from dlnsim.plots.data import (
     FIG2_EXPONENTS,
     FIG2_TARGETS,
+    depth2_wide_data,
     early_stopping,
     fig2_data,
     gn_norm_data,
@@ -183,5 +184,38 @@ def fig_other_rules() -> Figure:
     axes[2].set_ylabel("train loss (above its floor)")
     axes[2].set_title("(C) teacher-student, d = 3, N = 6")
     axes[2].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def fig_depth2_wide() -> Figure:
+    """Teacher-student at depth 2, width 256: train and test loss and the learning of the
+    teacher's modes under SGD, sqrt-NGD and NGD, computed through the exact depth-2 path."""
+    data = depth2_wide_data()
+    lr, n = data["lr"], data["n"]
+    fig, (ax_a, ax_b, ax_c) = subplots(1, 3, figsize=(13, 3.9))
+    for name, traj in data["runs"].items():
+        t = traj.t * lr
+        color = RULE_COLORS[name]
+        ax_a.semilogy(t, traj.loss - data["task"].loss_offset + 1e-16, color=color,
+                      label=RULE_LABELS[name])
+        ax_b.semilogy(t, traj.test_loss, color=color, label=RULE_LABELS[name])
+    for name, ls in (("SGD", ":"), ("sqrt-NGD", "-")):
+        traj = data["runs"][name]
+        for k in range(8):
+            ax_c.plot(traj.t * lr, traj.mode_strengths[:, k], color=RULE_COLORS[name], ls=ls,
+                      lw=1.0)
+    for s in data["s_star"]:
+        ax_c.axhline(s, color="0.7", lw=0.5)
+    ax_a.set_xlabel("time $t$ (steps x lr)")
+    ax_a.set_ylabel("train loss (above its floor)")
+    ax_a.set_title(f"(A) train loss, $n_0 = n_1 = n_2 = {n}$")
+    ax_a.legend(fontsize=8)
+    ax_b.set_xlabel("time $t$ (steps x lr)")
+    ax_b.set_ylabel("test loss")
+    ax_b.set_title("(B) test loss (noisy teacher)")
+    ax_c.set_xlabel("time $t$ (steps x lr)")
+    ax_c.set_ylabel(r"mode strength $u_k^\top W v_k$")
+    ax_c.set_title(r"(C) 8 teacher modes: SGD dotted, $\sqrt{\rm NGD}$ solid")
     fig.tight_layout()
     return fig

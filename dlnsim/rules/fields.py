@@ -20,7 +20,7 @@ from dlnsim.curvature.api import BALANCE_RTOL, vjp
 from dlnsim.curvature.spectral import DEFAULT_RCOND, check_spectral, inverse_power
 from dlnsim.rules.core import Direction, Map, Rule, Stack, Stage, Transform
 
-PATHS = ("auto", "dense", "balanced", "krylov")
+PATHS = ("auto", "dense", "depth2", "balanced", "krylov")
 DENSE_MAX = 1024  # auto: largest n_d * n_0 for the dense map-space kernel (n = 32 when square)
 # path="balanced": the largest imbalance ratio max ||c_i|| / sum ||w_j||^2 accepted, before a
 # run (the direction's relative error is of this order) and inside one, where the stage points
@@ -59,6 +59,9 @@ class NGD(Transform):
             f", damping={self.damping:g})" if self.damping else ")")
 
     def check(self, s) -> None:
+        if self.path == "depth2" and not s.is_modes and len(s.weights) != 2:
+            raise ValueError(f"path='depth2' needs a network of depth 2, got depth "
+                             f"{len(s.weights)}")
         if self.path == "balanced" and not s.is_modes:
             if not s.is_whitened:
                 raise ValueError("path='balanced' needs whitened inputs (S = I) and the plain "
@@ -89,7 +92,9 @@ class NGD(Transform):
                              "'balanced' with the torch backend")
         chosen = self.path
         if self.path == "auto":
-            if applies and bool(s.xp.all(batched.imbalance_ratio(s.weights) <= BALANCE_RTOL)):
+            if len(s.weights) == 2:  # exact for every depth-2 network, S and imbalance
+                chosen = "depth2"
+            elif applies and bool(s.xp.all(batched.imbalance_ratio(s.weights) <= BALANCE_RTOL)):
                 chosen = "balanced"
             elif applies and on_numpy and math.prod(s.target.shape[-2:]) > DENSE_MAX:
                 chosen = "krylov"
@@ -108,11 +113,14 @@ class NGD(Transform):
                 # estimate) or misses its tolerance (far from balance), use the dense kernel
                 if self.path == "krylov":
                     raise
+        eigh = batched.depth2_kernel_eigh(s.weights, s.input_cov_sqrt) \
+            if chosen == "depth2" else None
         if d.cotangent is not None:
             return Direction(batched.ngd_direction(s.parts, q, damping, rcond,
-                                                   s.input_cov_sqrt, cotangent=d.cotangent))
+                                                   s.input_cov_sqrt, cotangent=d.cotangent,
+                                                   eigh=eigh))
         return Direction(batched.ngd_direction(s.parts, q, damping, rcond, s.input_cov_sqrt,
-                                               params=d.params))
+                                               params=d.params, eigh=eigh))
 
     def _krylov(self, s: Stack, cotangent) -> tuple:
         """The Krylov path member by member (numpy stacks only)."""
@@ -163,15 +171,19 @@ def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = DEFAULT_RCOND,
         Use the exact diagonal blocks ``H_i`` and the factor ``d^{-1/q}`` (NGD-d, eqs 19-21).
     path
         How the full direction is computed: ``"dense"`` diagonalises the (n_d n_0)-square
-        map-space kernel, O((n_d n_0)^3); ``"balanced"`` uses one SVD of the map, O(n^3), exact
-        for balanced networks (all ``c_i = 0``) with whitened inputs; others are refused
-        (imbalance ratio above 1e-8, :class:`NotBalanced`); ``"krylov"`` is matrix-free
-        (:func:`dlnsim.curvature.krylov.inverse_power`, relative accuracy ``tol``; whitened
-        inputs, gradient input, damping or a full-rank map); ``"auto"`` takes the balanced path
-        whenever it is exact (``c_i`` within ``BALANCE_RTOL`` = 1e-10 of zero, ``S = I``,
-        gradient input), dense up to ``n_d n_0 = DENSE_MAX`` (1024), Krylov above (dense where
-        Krylov cannot apply or misses ``tol`` within ``maxiter``, so "auto" is always exact).
-        Krylov runs on numpy only; on torch stacks ``"auto"`` stays dense above ``DENSE_MAX``.
+        map-space kernel, O((n_d n_0)^3); ``"depth2"`` (depth 2 only; any widths, ``S``,
+        imbalance and damping) diagonalises the same kernel exactly through ``n_2`` blocks of
+        size ``n_0``, O(n^4), or two ``n x n`` eigendecompositions for ``S = I``
+        (:func:`dlnsim.curvature.batched.depth2_kernel_eigh`); ``"balanced"`` uses one SVD of
+        the map, O(n^3), exact for balanced networks (all ``c_i = 0``) with whitened inputs;
+        others are refused (imbalance ratio above 1e-8, :class:`NotBalanced`); ``"krylov"`` is
+        matrix-free (:func:`dlnsim.curvature.krylov.inverse_power`, relative accuracy ``tol``;
+        whitened inputs, gradient input, damping or a full-rank map); ``"auto"`` takes the
+        depth-2 path at depth 2; at other depths the balanced path whenever it is exact
+        (``c_i`` within ``BALANCE_RTOL`` = 1e-10 of zero, ``S = I``, gradient input), dense up
+        to ``n_d n_0 = DENSE_MAX`` (1024), Krylov above (dense where Krylov cannot apply or
+        misses ``tol`` within ``maxiter``, so "auto" is always exact). Krylov runs on numpy
+        only; on torch stacks ``"auto"`` stays dense above ``DENSE_MAX`` (depth 2 excepted).
     tol, maxiter
         Relative accuracy of the Krylov path and its CG iteration cap per shifted solve; with
         ``path="krylov"`` a miss raises :class:`dlnsim.curvature.krylov.NotConverged`

@@ -171,6 +171,11 @@ def _kernel_without_r():
     return _everywhere(batched.dense_kernel, lambda f: lambda parts, r=None: f(parts, None))
 
 
+def _depth2_without_s():
+    from dlnsim.curvature import batched
+    return _everywhere(batched.depth2_kernel_eigh, lambda f: lambda weights, r=None: f(weights))
+
+
 def _block_sign_dropped():
     from dlnsim.rules.core import Direction
     from dlnsim.rules.fields import NGD
@@ -293,6 +298,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "covariance (uses I)", ("hcgd.metric", "hcgd.ngd_limit"), _hcgd_identity_metric),
     Mutant("kernel.drop_R", "the map-space kernel ignores R = S^{1/2}",
            ("huh.ngd.dense",), _kernel_without_r),
+    Mutant("depth2.drop_S", "the depth-2 kernel's blocks built with I in place of S",
+           ("scale.depth2", "huh.ngd.dense"), _depth2_without_s),
     Mutant("ngdd.modes_sign", "the singular-mode block rule drops the sign of j_i",
            ("huh.ngdd.mapdyn",), _block_sign_dropped),
     Mutant("weight_decay.as_l2", "decoupled weight decay applied before the preconditioner "
