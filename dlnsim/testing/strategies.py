@@ -227,13 +227,15 @@ def aligned_networks(draw, modes=(1, 3), depth=(1, 4), balanced: bool = False,
 
 
 @st.composite
-def rules(draw, kinds=("gd", "ngd", "ngd-d"), q=None, damping=(0.0, 1e-3), l2=(0.0, 0.3),
+def rules(draw, kinds=("gd", "ngd", "ngd-d"), q=None, damping=(1e-6, 1e-3), l2=(0.0, 0.3),
           weight_decay=(0.0, 0.3), clip=(0.5, 5.0), optional: bool = True) -> R.Rule:
     """Chains of the core rules: ``l2 -> {gd, ngd(q), ngd-d(q)} -> clip -> weight_decay``.
 
     ``q`` defaults to 1, 2, 3 or a float in ``[1, 4]``; ``damping`` is 0 or drawn from its
-    range; each of l2, clip and weight decay is present or not (``optional``; shrinking drops
-    them). Pass ``None`` for one of them to leave it out.
+    range, by default ``[1e-6, 1e-3]``: a damping far below the curvature's round-off (say
+    1e-70) multiplies that round-off by ``eps^{-1/q}`` in any float64 reference, so it is not
+    drawn unless asked for. Each of l2, clip and weight decay is present or not
+    (``optional``; shrinking drops them). Pass ``None`` for one of them to leave it out.
     """
     bad = set(kinds) - {"gd", "ngd", "ngd-d"}
     if not kinds or bad:
