@@ -2,6 +2,7 @@
 
     python benchmarks/bench_ensemble.py [--members 1024] [--n 16] [--depth 4] [--q 2]
                                         [--steps 100] [--loop-members 32] [--no-cpu]
+                                        [--json PATH]
 
 The issue's configuration is the default: 1024 networks of widths (16, 16, 16, 16, 16) under
 sqrt-NGD (q = 2, dense map-space kernel, 256 x 256 per member), 100 discrete steps each, on a
@@ -39,6 +40,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--loop-members", type=int, default=32)
     p.add_argument("--no-cpu", action="store_true", help="skip batched numpy and torch CPU")
+    p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     a = p.parse_args()
 
     widths = (a.n,) * (a.depth + 1)
@@ -88,6 +90,14 @@ def main() -> None:
               f"{diff:13.1e}")
     if not torch_backend.cuda_available():
         print("torch CUDA: not run (torch sees no GPU on this machine)")
+    if a.json:
+        from dlnsim._io import write_json
+
+        write_json({"config": vars(a), "cuda": torch_backend.cuda_available(),
+                    "rows": [{"run": label, "members": members, "seconds": seconds,
+                              "member_steps_per_s": rate, "vs_loop": rate / loop_rate,
+                              "max_rel_diff": diff}
+                             for label, members, seconds, rate, diff in rows]}, a.json)
 
 
 if __name__ == "__main__":

@@ -50,3 +50,68 @@ def half_max_times(traj, s_star: np.ndarray, dt: float = 1.0) -> np.ndarray:
     hit = traj.mode_strengths >= s_star / 2
     return np.array([t[np.argmax(hit[:, k])] if hit[:, k].any() else np.inf
                      for k in range(s_star.size)])
+
+
+# A (depth, q) grid of full-matrix runs from balanced starts aligned with a one-mode target,
+# where the balanced map ODE (eq 17) is exact: measured half-max times against the closed form
+# (figure phase_diagram, claim huh.timescale.grid). 201 save points keep the linear
+# interpolation of the crossing time near 1e-4 relative.
+PHASE_DIAGRAM_SPEC = {
+    "name": "half-max time over (depth, q)",
+    "task": {"kind": "target", "singular_values": [1.0], "n": 3},
+    "grid": {"q": [1.0, 1.5, 2.0, 3.0, float("inf")], "depth": [2, 3, 4], "width": [3],
+             "seeds": 1},
+    "init": {"kind": "aligned", "strength": 0.05},
+    "time": {"t_end": 5.0, "points": 201, "rtol": 1e-9, "atol": 1e-12, "chunk_size": 5},
+}
+
+
+@functools.lru_cache(maxsize=1)
+def phase_diagram_sweep():
+    """:data:`PHASE_DIAGRAM_SPEC` run in this process (a temporary folder) as a Dataset."""
+    import tempfile
+
+    from dlnsim import sweep
+    from dlnsim.sweep.engine import InlineExecutor
+
+    with tempfile.TemporaryDirectory() as out:
+        return sweep.run(PHASE_DIAGRAM_SPEC, out, executor=InlineExecutor())
+
+
+def crossing_time(t: np.ndarray, x: np.ndarray, level: float) -> float:
+    """First time ``x`` reaches ``level`` (linear interpolation; NaN if never)."""
+    above = np.nonzero(x >= level)[0]
+    if above.size == 0 or above[0] == 0:
+        return float("nan")
+    k = above[0]
+    return float(t[k - 1] + (t[k] - t[k - 1]) * (level - x[k - 1]) / (x[k] - x[k - 1]))
+
+
+def phase_diagram(ds, mode: int = 0) -> dict:
+    """Half-max learning times of ``mode`` over a sweep's (depth, q) grid: measured on the
+    full-matrix runs (mean over seeds; other axes at their first value) and by
+    :func:`dlnsim.symbolic.half_max_time` from the sweep's aligned start."""
+    from dlnsim import symbolic
+
+    if ds.attrs.get("init_kind") != "aligned" or ds.attrs.get("method") != "ode":
+        raise ValueError("a phase diagram needs a sweep of ODE runs from init.kind = "
+                         "'aligned' (where the balanced map ODE, eq 17, is exact)")
+    for axis in ("depth", "q"):
+        if ds.sizes[axis] < 2:
+            raise ValueError(f"a phase diagram needs at least two values of {axis}")
+    sel = {a: 0 for a in ("block_diagonal", "damping", "weight_decay", "l2", "clip", "width",
+                          "scale", "lr")}
+    sub = ds.isel(sel)
+    s_star = float(ds.target_singular_value[mode])
+    s0, lr = float(ds.attrs["init_strength"]), float(sub.lr)
+    depths, qs = sub.depth.values, sub.q.values
+    t = sub.time.values
+    measured = np.full((len(depths), len(qs)), np.nan)
+    closed = np.full_like(measured, np.nan)
+    for i, d in enumerate(depths):
+        for j, q in enumerate(qs):
+            x = sub.mode_strength.sel(depth=d, q=q).isel(mode=mode).values  # (seed, time)
+            measured[i, j] = np.mean([crossing_time(t, xs, s_star / 2) for xs in x])
+            closed[i, j] = symbolic.half_max_time(int(d), float(q), s_star, lr=lr, init=s0)
+    return {"depth": depths, "q": qs, "measured": measured, "closed": closed,
+            "ratio": measured / closed, "s_star": s_star, "init": s0, "lr": lr}

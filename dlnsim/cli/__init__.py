@@ -1,4 +1,4 @@
-"""Command line: ``dlnsim verify | figures | simulate | portrait | validate-backend`` (also
+"""Command line: ``dlnsim verify | figures | simulate | portrait | sweep | validate-backend`` (also
 ``python -m dlnsim``). One module per command; :mod:`dlnsim.cli.args` holds the value types
 and the flags shared by commands.
 
@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from dlnsim.cli import figures, portrait, simulate, verify
+from dlnsim.cli import figures, portrait, simulate, sweep, verify
 from dlnsim.cli.args import (
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -29,7 +29,7 @@ from dlnsim.cli.args import (
     join_negative_values,
 )
 
-COMMANDS = (verify, figures, simulate, portrait)  # each adds its subparsers and run()
+COMMANDS = (verify, figures, simulate, portrait, sweep)  # each adds its subparsers and run()
 
 
 def build_parser() -> argparse.ArgumentParser:

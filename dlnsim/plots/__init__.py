@@ -32,6 +32,7 @@ from dlnsim.plots.papers import (
     fig_depth2_wide,
     fig_gn_norm,
     fig_other_rules,
+    phase_diagram,
 )
 from dlnsim.plots.portraits import PhasePortrait, conserved_quantity, fig1, fig3, phase_portrait
 from dlnsim.plots.style import RULE_COLORS, RULE_LABELS, rule_label
@@ -39,6 +40,7 @@ from dlnsim.plots.style import RULE_COLORS, RULE_LABELS, rule_label
 FIGURES: dict[str, Callable[[], Figure]] = {
     "fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5,
     "gn_norm": fig_gn_norm, "other_rules": fig_other_rules, "depth2_wide": fig_depth2_wide,
+    "phase_diagram": phase_diagram,
 }
 
 
@@ -74,4 +76,4 @@ def write_figures(out: str = "figures", only: str | None = None, fmt: str = "png
 __all__ = ["FIG2_EXPONENTS", "FIG2_TARGETS", "FIGURES", "PhasePortrait", "RULE_COLORS",
            "RULE_LABELS", "conserved_quantity", "early_stopping", "fig1", "fig2", "fig2_data",
            "fig3", "fig4", "fig5", "fig_depth2_wide", "fig_gn_norm", "fig_other_rules",
-           "gn_norm_data", "phase_portrait", "rule_label", "save", "write_figures"]
+           "gn_norm_data", "phase_diagram", "phase_portrait", "rule_label", "save", "write_figures"]

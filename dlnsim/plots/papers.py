@@ -219,3 +219,42 @@ def fig_depth2_wide() -> Figure:
     ax_c.set_title(r"(C) 8 teacher modes: SGD dotted, $\sqrt{\rm NGD}$ solid")
     fig.tight_layout()
     return fig
+
+
+def phase_diagram(ds=None) -> Figure:
+    """Half-max learning time over a sweep's (depth, q) grid: measured on full-matrix runs,
+    the closed form of eq 17 (``symbolic.half_max_time``) and their ratio, as heat maps.
+    ``ds``: a sweep Dataset (:func:`dlnsim.sweep.load`); default the built-in grid
+    (``experiments.PHASE_DIAGRAM_SPEC``)."""
+    data = experiments.phase_diagram(experiments.phase_diagram_sweep() if ds is None else ds)
+    qs = [r"$\infty$ (GD)" if np.isinf(q) else f"{q:g}" for q in data["q"]]
+    fig, axes = subplots(1, 3, figsize=(13, 3.9))
+    panels = (("measured", r"(A) measured $t_{1/2}$ (full-matrix runs)", "viridis"),
+              ("closed", r"(B) closed form $t_{1/2}$ (eq 17)", "viridis"),
+              ("ratio", "(C) measured / closed", "coolwarm"))
+    top = np.nanmax([np.nanmax(data["measured"]), np.nanmax(data["closed"])])
+    for ax, (key, title, cmap) in zip(axes, panels):
+        values = data[key]
+        if key == "ratio":
+            dev = max(float(np.nanmax(np.abs(values - 1))), 1e-12)
+            im = ax.imshow(values, cmap=cmap, vmin=1 - dev, vmax=1 + dev, aspect="auto")
+            fmt = "{:.5f}"
+        else:
+            im = ax.imshow(values, cmap=cmap, vmin=0, vmax=top, aspect="auto")
+            fmt = "{:.3f}"
+        for i in range(values.shape[0]):
+            for j in range(values.shape[1]):
+                ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center",
+                        fontsize=7 if key == "ratio" else 8,
+                        color="w" if key != "ratio" and values[i, j] < 0.6 * top else "k")
+        ax.set_xticks(range(len(qs)), qs)
+        ax.set_yticks(range(len(data["depth"])), [str(int(d)) for d in data["depth"]])
+        ax.set_xlabel("curvature order $q$")
+        ax.set_ylabel("depth $d$")
+        ax.set_title(title, fontsize=10)
+        fig.colorbar(im, ax=ax, label="time $t$" if key != "ratio" else "ratio")
+    fig.suptitle(rf"half-max time of $\bar\sigma$ from $\bar\sigma_0 = {data['init']:g}$ to "
+                 rf"$\bar\sigma_*/2$, $\bar\sigma_* = {data['s_star']:g}$, lr $= {data['lr']:g}$",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig

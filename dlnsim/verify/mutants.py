@@ -63,6 +63,7 @@ def _fresh_caches():
     from dlnsim import experiments
 
     experiments.teacher_student_runs.cache_clear()
+    experiments.phase_diagram_sweep.cache_clear()
 
 
 def _scaled(d, factor):
@@ -283,9 +284,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("block_factors.drop_S", "NGD-d's block factors ignore the input covariance S",
            ("huh.ngdd.dense",), _block_factors_without_s),
     Mutant("inverse_power.q+0.1", "every fractional power uses 1/(q + 0.1) for 1/q",
-           ("huh.ngd.dense", "huh.ngdd.dense", "huh.ngdd.ratio"), _power_off),
+           ("huh.ngd.dense", "huh.ngdd.dense", "huh.ngdd.ratio", "huh.timescale.grid"),
+           _power_off),
     Mutant("rule.x1.1", "every rule moves 10% too fast",
-           ("huh.speed", "huh.map.closed_forms"), _rule_faster),
+           ("huh.speed", "huh.map.closed_forms", "huh.timescale.grid"), _rule_faster),
     Mutant("ngdd.no_d^-1/q", "NGD-d without its d^{-1/q}",
            ("huh.ngdd.mapdyn", "huh.ngdd.dense"), _no_depth_scale),
     Mutant("ngd.null_leak", "q-NGD leaks 1e-6 into the null space of J (the rescaling "
@@ -307,7 +309,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("modes.exponent+0.05", "the map exponent p off by 0.05", ("huh.timescale",),
            _mode_exponent_off),
     Mutant("symbolic.exponent+1/20", "the symbolic exponent p off by 1/20",
-           ("huh.table1", "huh.escape"), _symbolic_exponent_off),
+           ("huh.table1", "huh.escape", "huh.timescale.grid"), _symbolic_exponent_off),
     Mutant("gn_norm.drop_S", "the Gauss-Newton norm ignores S", ("wd.lemma2",),
            _gn_norm_without_s),
     Mutant("kfac.no_input_factor", "K-FAC preconditions with G^{-1} only (A^{-1} dropped)",
@@ -315,7 +317,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("balanced.eigenvalues_d+1", "the balanced kernel's eigenvalues for depth d + 1",
            ("scale.end_to_end",), _balanced_eigenvalues_off),
     Mutant("ngd.ignores_q", "rules.ngd builds sqrt-NGD whatever q it is given",
-           ("huh.teacher.signal_first", "huh.map.exponent"), _ngd_ignores_q),
+           ("huh.teacher.signal_first", "huh.map.exponent", "huh.timescale.grid"),
+           _ngd_ignores_q),
     Mutant("ngdd.as_full", "block_diagonal=True silently runs the full NGD",
            ("huh.teacher.balance", "huh.blockdiag.breaks"), _block_as_full),
     Mutant("kfac.sample_covariance", "K-FAC's factors averaged over N - 1 examples, not N",

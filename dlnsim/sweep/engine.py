@@ -1,0 +1,240 @@
+"""Running a sweep: chunks on an executor, each written atomically when it finishes.
+
+Engines (no scheduler of our own): local processes (``concurrent.futures.ProcessPoolExecutor``
+with the forkserver or spawn start method, one BLAS thread per worker, as many workers as this
+process may use CPUs), any ``concurrent.futures.Executor`` a caller passes (a dask
+``Client.get_executor()`` for a cluster), or this process alone driving a GPU
+(``device="cuda"``). A chunk whose worker dies is retried (a rebuilt local pool; dask
+reschedules by itself); a chunk that raises is recorded as failed and the others go on;
+Ctrl-C cancels what has not finished and keeps every chunk written so far.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
+from contextlib import contextmanager
+
+from dlnsim._io import check_output_folder
+from dlnsim.sweep import store
+from dlnsim.sweep.chunk import run_chunk
+from dlnsim.sweep.spec import Spec, SpecError, read
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep: ``done`` of ``total`` chunks are kept in the output folder."""
+
+    def __init__(self, done: int, total: int, out: str):
+        super().__init__(f"interrupted: {done} of {total} chunks are in {out}; run again with "
+                         "--resume (resume=True) to finish")
+        self.done, self.total, self.out = done, total, out
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _init_worker() -> None:
+    """A local worker: Ctrl-C is the parent's to handle; one torch thread."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import sys
+
+    if "torch" in sys.modules:  # pragma: no cover - torch workers only
+        sys.modules["torch"].set_num_threads(1)
+
+
+@contextmanager
+def _one_thread_env():
+    """Workers started inside inherit one BLAS/OpenMP thread each (set before they import
+    numpy); this process's own setting is restored afterwards."""
+    old = {k: os.environ.get(k) for k in THREAD_VARS}
+    os.environ.update({k: "1" for k in THREAD_VARS})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def local_pool(workers: int) -> ProcessPoolExecutor:
+    """Processes on this machine (forkserver where available, else spawn: never fork, which
+    would copy this process's threads and BLAS state)."""
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if ctx.get_start_method() == "forkserver":
+        ctx.set_forkserver_preload(["dlnsim.sweep.chunk"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker)
+
+
+class InlineExecutor(Executor):
+    """Runs each chunk at once in this process (one process driving a GPU)."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - reported as the chunk's failure
+            fut.set_exception(exc)
+        return fut
+
+
+def _work(spec: Spec, chunk: int, backend: str, device: str | None) -> dict:
+    return run_chunk(spec, chunk, backend, device)
+
+
+def connect(scheduler: str | None = None, scheduler_file: str | None = None):
+    """A dask.distributed ``Client`` for a scheduler address or file (the ``dask`` extra)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("a dask scheduler needs dask.distributed: pip install "
+                         "'dlnsim[dask]'") from None
+    if scheduler_file is not None:
+        if not os.path.isfile(scheduler_file):
+            raise ValueError(f"--scheduler-file {scheduler_file!r}: no such file")
+        return Client(scheduler_file=scheduler_file, timeout=30)
+    if not isinstance(scheduler, str) or "://" not in scheduler:
+        raise ValueError(f"--scheduler must be an address such as tcp://HOST:8786, got "
+                         f"{scheduler!r}")
+    try:
+        return Client(scheduler, timeout=30)
+    except OSError as exc:
+        raise ValueError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+
+
+def prepare(spec, out: str, resume: bool) -> tuple[Spec, list[int]]:
+    """Check ``spec`` and ``out`` before any work; return the chunks still to run."""
+    spec = read(spec)
+    out = check_output_folder(out, "out")
+    chunks = spec.chunks()
+    meta = store.read_meta(out)
+    if meta is not None:
+        if meta["digest"] != spec.digest:
+            raise SpecError(f"out {out!r} holds a sweep of another spec (digest "
+                            f"{meta['digest']}, this one {spec.digest}); use another folder")
+        if not resume:
+            raise ValueError(f"out {out!r} already holds this sweep: pass --resume "
+                             "(resume=True) to finish it, or use another folder")
+    elif any(os.scandir(out)):
+        raise ValueError(f"out {out!r} is not empty and holds no sweep; use an empty or new "
+                         "folder")
+    store.write_meta(out, spec, len(chunks))
+    done = store.done_chunks(out)
+    return spec, [c for c in range(len(chunks)) if c not in done]
+
+
+def execute(spec: Spec, out: str, pending: list[int], executor: Executor | None = None, *,
+            workers: int | None = None, device: str | None = None, quiet: bool = False,
+            retries: int = 3) -> dict:
+    """Run the ``pending`` chunks of ``spec`` into ``out``; return ``{"done", "failed",
+    "seconds"}``. See the module docs for the engines."""
+    from tqdm.auto import tqdm
+
+    chunks = spec.chunks()
+    backend = "torch" if device is not None else "numpy"
+    own_pool = executor is None and device is None
+    if device is not None and executor is None:
+        executor = InlineExecutor()
+    workers = available_cpus() if workers is None else workers
+    started = time.perf_counter()
+    failed: dict[int, str] = {}
+    retried = 0
+    attempts = dict.fromkeys(pending, 0)
+    done_members = sum(len(chunks[c]) for c in range(len(chunks)) if c not in attempts)
+    todo = list(pending)
+    bar = tqdm(total=spec.size, initial=done_members, unit="member", desc="sweep",
+               disable=True if quiet else None, leave=False, smoothing=0.1)
+    # chunks in flight at once: the local pool's workers twice over (finished chunks are
+    # written while the next run), one in this process, all of them for a cluster's scheduler
+    limit = 2 * workers if own_pool else 1 if isinstance(executor, InlineExecutor) \
+        else len(todo)
+    try:
+        with bar, (_one_thread_env() if own_pool else _nothing()):
+            while todo:
+                pool = local_pool(min(workers, len(todo))) if own_pool else executor
+                queue, todo, inflight = todo, [], {}
+                try:
+                    while queue or inflight:
+                        while queue and len(inflight) < limit:
+                            c = queue.pop(0)
+                            inflight[pool.submit(_work, spec, c, backend, device)] = c
+                        finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                        for fut in finished:
+                            c = inflight.pop(fut)
+                            try:
+                                result = fut.result()
+                            except BrokenProcessPool:  # a worker died: run it again
+                                attempts[c] += 1
+                                retried += 1
+                                if attempts[c] > retries:
+                                    failed[c] = f"its worker died {attempts[c]} times"
+                                    store.write_failure(out, c, failed[c])
+                                else:
+                                    todo.append(c)
+                                continue
+                            except Exception as exc:  # noqa: BLE001 - the chunk failed
+                                failed[c] = "".join(
+                                    traceback.format_exception_only(exc)).strip()
+                                store.write_failure(out, c, failed[c])
+                                continue
+                            store.write_chunk(out, c, result)
+                            bar.update(len(chunks[c]))
+                        if todo:  # the pool is broken: the rest goes to a new one
+                            todo += queue
+                            queue = []
+                except BaseException:
+                    for fut in inflight:
+                        fut.cancel()
+                    if own_pool:
+                        _stop(pool)
+                    raise
+                if own_pool:
+                    pool.shutdown(wait=True)
+    except KeyboardInterrupt:
+        raise SweepInterrupted(len(store.done_chunks(out)), len(chunks), out) from None
+    seconds = time.perf_counter() - started
+    store.update_meta(out, seconds=seconds, workers=workers if own_pool else None,
+                      engine=_engine_name(executor, device), retried=retried)
+    return {"done": len(store.done_chunks(out)), "failed": failed, "seconds": seconds,
+            "retried": retried}
+
+
+@contextmanager
+def _nothing():
+    yield
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Stop a local pool now: cancel queued chunks and end its processes."""
+    procs = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+
+
+def _engine_name(executor, device) -> str:
+    if device is not None:
+        return f"this process on {device}"
+    if executor is None:
+        return "local processes"
+    return type(executor).__module__.split(".")[0] + "." + type(executor).__name__
+
+
+__all__ = ["InlineExecutor", "SweepInterrupted", "available_cpus", "connect", "execute",
+           "local_pool", "prepare"]

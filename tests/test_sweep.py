@@ -1,0 +1,392 @@
+"""Sweeps: spec, chunks, engines (local processes, dask LocalCluster, in-process), resume,
+killed workers, failed chunks, Ctrl-C, the Dataset, the CLI and the phase diagram."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from dlnsim import Network, rules, simulate, sweep
+from dlnsim.cli import main
+from dlnsim.sweep import store
+from dlnsim.sweep.engine import InlineExecutor
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SMALL = {"task": {"kind": "teacher_student", "n": 4, "rank": 2, "noise": 0.1},
+         "grid": {"q": [float("inf"), 2.0], "depth": [2, 3], "width": [5], "seeds": 2},
+         "time": {"t_end": 4.0, "points": 9, "chunk_size": 3}}
+# chunks of about half a second each: long enough for a worker to die in the middle of one
+SLOW = {"task": {"kind": "teacher_student", "n": 10, "rank": 3},
+        "grid": {"q": [2.0], "depth": [3], "width": [10], "seeds": 6},
+        "time": {"t_end": 10.0, "points": 11, "chunk_size": 1}}
+
+
+def _data(ds):
+    """The data variables and coordinates, without the attributes (timings differ)."""
+    return ds.drop_attrs() if hasattr(ds, "drop_attrs") else ds.copy().assign_attrs({})
+
+
+def _identical(a, b):
+    xr.testing.assert_identical(_data(a), _data(b))
+
+
+# -- the spec -------------------------------------------------------------------------------
+def test_the_spec_expands_to_its_grid_and_chunks_by_shape():
+    spec = sweep.read(SMALL)
+    assert spec.size == 8 and spec.shape[sweep.AXES.index("seed")] == 2
+    chunks = spec.chunks()
+    assert sorted(m for c in chunks for m in c) == list(range(8))
+    for c in chunks:  # every chunk shares one shape and holds at most chunk_size members
+        shapes = {(spec.point(m)["depth"], spec.point(m)["width"]) for m in c}
+        assert len(shapes) == 1 and len(c) <= 3
+    assert spec.point(7) == {**spec.point(7), "q": 2.0, "depth": 3, "seed": 1}
+
+
+@pytest.mark.parametrize("doc,match", [
+    ({"grid": {"qq": [1.0]}}, "unknown key 'qq' in \\[grid\\]"),
+    ({"grid": {"q": [0.5]}}, "grid.q must be >= 1"),
+    ({"grid": {"depth": [2, 2]}}, "grid.depth repeats a value"),
+    ({"grid": {"seeds": 0}}, "grid.seeds must be a count >= 1"),
+    ({"time": {"method": "euler"}}, "time.method must be"),
+    ({"time": {"solver": "rk4"}}, "time.solver = 'rk4' needs time.dt"),
+    ({"task": {"kind": "target"}}, "exactly one of task.singular_values and task.target"),
+    ({"task": {"kind": "teacher_student", "samples": 4}, "init": {"kind": "aligned"}},
+     "needs whitened inputs"),
+    ({"init": {"kind": "orthogonal"}}, "init.kind must be"),
+    ({"bogus": 1}, "unknown key 'bogus'"),
+])
+def test_bad_specs_name_the_key(doc, match):
+    with pytest.raises(sweep.SpecError, match=match):
+        sweep.read(doc)
+
+
+def test_bad_toml_and_missing_files_are_spec_errors(tmp_path):
+    with pytest.raises(sweep.SpecError, match="not valid TOML"):
+        sweep.read("[grid\nq = 1")
+    with pytest.raises(sweep.SpecError, match="No such file"):
+        sweep.read(str(tmp_path / "none.toml"))
+
+
+# -- results: independent of chunking and engine, equal to lone runs --------------------------
+def test_a_member_equals_its_lone_simulate_bit_for_bit_in_any_chunking(tmp_path):
+    a = sweep.run(SMALL, tmp_path / "a", executor=InlineExecutor())
+    b = sweep.run({**SMALL, "time": {**SMALL["time"], "chunk_size": 1}}, tmp_path / "b",
+                  executor=InlineExecutor())
+    _identical(a, b)
+    spec = sweep.read(SMALL)
+    task = spec.make_task()
+    for m in (0, 5, 7):
+        p = spec.point(m)
+        lone = simulate(spec.make_network(p, task), task, spec.make_rule(p), spec.times,
+                        solver="dopri5", rtol=1e-8, atol=1e-10)
+        got = a.loss.sel(q=p["q"], depth=p["depth"], seed=p["seed"]).squeeze().values
+        assert np.array_equal(got, lone.loss)
+        strength = a.mode_strength.sel(q=p["q"], depth=p["depth"], seed=p["seed"]).squeeze()
+        assert np.array_equal(strength.values, lone.mode_strengths)
+
+
+def test_one_and_two_local_workers_give_the_in_process_result(tmp_path):
+    ref = sweep.run(SMALL, tmp_path / "inline", executor=InlineExecutor())
+    for workers in (1, 2):
+        _identical(sweep.run(SMALL, tmp_path / f"w{workers}", workers=workers), ref)
+
+
+def test_a_dask_local_cluster_gives_the_same_result_even_when_a_worker_is_killed(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    ref = sweep.run(SLOW, tmp_path / "ref", executor=InlineExecutor())
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=40) as cluster:
+        small = sweep.run(SMALL, tmp_path / "small", scheduler=cluster.scheduler_address)
+        _identical(small, sweep.run(SMALL, tmp_path / "small_ref", executor=InlineExecutor()))
+        # the command line, through a scheduler file (as `dask scheduler --scheduler-file`)
+        sched = tmp_path / "scheduler.json"
+        sched.write_text(json.dumps({"type": "Scheduler", "address": cluster.scheduler_address}))
+        spec = tmp_path / "small.toml"
+        spec.write_text('[task]\nn = 4\nrank = 2\n[grid]\nq = [inf, 2.0]\ndepth = [2, 3]\n'
+                        'width = [5]\nseeds = 2\n[time]\nt_end = 4.0\npoints = 9\n'
+                        'chunk_size = 3\n')
+        assert main(["sweep", str(spec), "--out", str(tmp_path / "cli"), "--quiet",
+                     "--scheduler-file", str(sched)]) == 0
+        _identical(sweep.load(tmp_path / "cli"), small)
+        with distributed.Client(cluster) as client:
+            pids = list(client.run(os.getpid).values())
+        killer = threading.Thread(target=_kill_after_first_chunk, args=(tmp_path / "dask",
+                                                                        pids[:1]))
+        killer.start()
+        ds = sweep.run(SLOW, tmp_path / "dask", scheduler=cluster.scheduler_address)
+        killer.join()
+    _identical(ds, ref)
+    assert sweep.status(tmp_path / "dask")["done"] == 6
+
+
+def _kill_after_first_chunk(out: Path, pids) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list((out / "chunks").glob("*.npz")):
+        time.sleep(0.02)
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_a_killed_local_worker_is_retried_and_the_result_is_unchanged(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    ref = sweep.run(SLOW, tmp_path / "ref", executor=InlineExecutor())
+
+    def kill_a_worker():
+        out = tmp_path / "local"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list((out / "chunks").glob("*.npz")):
+            time.sleep(0.02)
+        me = psutil.Process()
+        workers = [p for p in me.children(recursive=True)
+                   if not p.children() and "resource_tracker" not in " ".join(p.cmdline())
+                   and p.ppid() != me.pid]  # the forkserver's (or spawn's) leaves
+        workers = workers or [p for p in me.children() if not p.children()]
+        workers[0].kill()
+
+    killer = threading.Thread(target=kill_a_worker)
+    killer.start()
+    ds = sweep.run(SLOW, tmp_path / "local", workers=2)
+    killer.join()
+    _identical(ds, ref)
+    runs = store.read_meta(str(tmp_path / "local"))["runs"]
+    assert runs[-1]["retried"] >= 1
+
+
+# -- nothing lost ---------------------------------------------------------------------------
+class FailingExecutor(InlineExecutor):
+    """Runs chunks in this process; the chunks in ``fail`` raise, ``interrupt_at`` raises
+    KeyboardInterrupt as that chunk is submitted (Ctrl-C)."""
+
+    def __init__(self, fail=(), interrupt_at=None):
+        self.fail, self.interrupt_at = set(fail), interrupt_at
+
+    def submit(self, fn, *args, **kwargs):
+        chunk = args[1]
+        if chunk == self.interrupt_at:
+            raise KeyboardInterrupt
+        if chunk in self.fail:
+            fut = Future()
+            fut.set_exception(RuntimeError(f"planted failure in chunk {chunk}"))
+            return fut
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_failed_chunk_is_reported_the_others_finish_and_resume_completes_it(tmp_path):
+    out = tmp_path / "s"
+    ds = sweep.run(SMALL, out, executor=FailingExecutor(fail={1}))
+    st = sweep.status(out)
+    assert st == {"chunks": 4, "members": 8, "done": 3, "failed": 1, "missing": 0}
+    members = sweep.read(SMALL).chunks()[1]
+    status = ds.status.values.ravel()
+    assert set(status[list(members)]) == {sweep.NOT_RUN}
+    assert "planted failure in chunk 1" in ds.message.values.ravel()[members[0]]
+    assert np.isnan(ds.loss.values.reshape(8, -1)[list(members)]).all()
+    assert (status[[m for m in range(8) if m not in members]] == 0).all()
+    resumed = sweep.run(SMALL, out, executor=InlineExecutor(), resume=True)
+    assert sweep.status(out)["failed"] == 0
+    _identical(resumed, sweep.run(SMALL, tmp_path / "ref", executor=InlineExecutor()))
+
+
+def test_ctrl_c_keeps_finished_chunks_and_resume_equals_an_uninterrupted_run(tmp_path):
+    out = tmp_path / "s"
+    with pytest.raises(sweep.SweepInterrupted, match="2 of 4 chunks"):
+        sweep.run(SMALL, out, executor=FailingExecutor(interrupt_at=2))
+    assert sweep.status(out) == {"chunks": 4, "members": 8, "done": 2, "failed": 0,
+                                 "missing": 2}
+    assert not (out / "sweep.nc").exists()
+    partial = sweep.load(out)  # assembled from the chunks written so far
+    assert int((partial.status.values == sweep.NOT_RUN).sum()) == 4
+    resumed = sweep.run(SMALL, out, executor=InlineExecutor(), resume=True)
+    _identical(resumed, sweep.run(SMALL, tmp_path / "ref", executor=InlineExecutor()))
+
+
+def test_an_existing_folder_needs_resume_and_the_same_spec(tmp_path):
+    out = tmp_path / "s"
+    sweep.run(SMALL, out, executor=InlineExecutor())
+    with pytest.raises(ValueError, match="already holds this sweep: pass --resume"):
+        sweep.run(SMALL, out, executor=InlineExecutor())
+    other = {**SMALL, "grid": {**SMALL["grid"], "seeds": 3}}
+    with pytest.raises(sweep.SpecError, match="holds a sweep of another spec"):
+        sweep.run(other, out, executor=InlineExecutor(), resume=True)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="is not empty and holds no sweep"):
+        sweep.run(SMALL, tmp_path / "busy", executor=InlineExecutor())
+
+
+# -- the Dataset ----------------------------------------------------------------------------
+def test_the_dataset_opens_with_xarray_alone_and_is_reproducible(tmp_path):
+    a = sweep.run(SMALL, tmp_path / "a", executor=InlineExecutor())
+    ds = xr.open_dataset(tmp_path / "a" / "sweep.nc")  # no engine named: netCDF3 by scipy
+    assert {"seed", "time", "q", "depth"} <= set(ds.dims)
+    assert {"loss", "test_loss", "imbalance_drift", "mode_strength", "half_loss_time",
+            "final_test_loss", "min_test_loss", "status", "message"} <= set(ds.data_vars)
+    assert ds.attrs["spec_digest"] == sweep.read(SMALL).digest and "timings" in ds.attrs
+    assert not any("second" in v for v in ds.data_vars)  # no wall-clock data
+    ds.close()
+    _identical(a, sweep.run(SMALL, tmp_path / "b", executor=InlineExecutor()))
+    # GD (q = inf) conserves the imbalance: its drift is round-off; the half-loss time is
+    # where the loss crosses half its start
+    drift = a.imbalance_drift.sel(q=float("inf")).values
+    assert np.nanmax(drift) < 1e-6
+    loss = a.loss.isel(q=1, depth=0, seed=0).squeeze().values
+    t_half = float(a.half_loss_time.isel(q=1, depth=0, seed=0).squeeze())
+    k = int(np.argmax(loss <= loss[0] / 2))
+    assert a.time.values[k - 1] < t_half <= a.time.values[k]
+
+
+def test_a_diverging_member_keeps_its_status_and_is_nan_after_it_stops(tmp_path):
+    spec = {"task": {"kind": "teacher_student", "n": 4, "rank": 2},
+            "grid": {"q": [float("inf")], "lr": [0.05, 3.0], "depth": [2], "width": [4]},
+            "time": {"method": "discrete", "t_end": 200, "points": 21, "chunk_size": 2}}
+    ds = sweep.run(spec, tmp_path / "s", executor=InlineExecutor())
+    fast = ds.sel(lr=3.0).squeeze()
+    assert int(fast.status) == 1 and "diverged" in str(fast.message.values)
+    loss = fast.loss.values
+    assert np.isnan(loss[-1]) and np.isfinite(loss[0])
+    assert int(ds.sel(lr=0.05).squeeze().status) == 0
+
+
+def test_the_torch_device_path_agrees_with_numpy(tmp_path):
+    pytest.importorskip("torch")
+    a = sweep.run(SMALL, tmp_path / "cpu", device="cpu")
+    b = sweep.run(SMALL, tmp_path / "np", executor=InlineExecutor())
+    np.testing.assert_allclose(a.loss.values, b.loss.values, rtol=1e-9, atol=1e-12)
+
+
+# -- the command line -----------------------------------------------------------------------
+def _toml(tmp_path, text):
+    path = tmp_path / "spec.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_the_readme_spec_runs_from_the_command_line_then_status_and_plot(tmp_path, capsys):
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", readme, flags=re.S).group(1)
+    spec = sweep.read(block)
+    assert len(spec.grid["seed"]) >= 2 and len(spec.grid["q"]) >= 2
+    path = _toml(tmp_path, block)
+    out = tmp_path / "out"
+    assert main(["sweep", path, "--out", str(out), "--quiet", "--workers", "2"]) == 0
+    text = capsys.readouterr().out
+    assert f"{spec.size} members" in text and "0 failed" in text
+    assert main(["sweep", "status", str(out)]) == 0
+    assert f"{len(spec.chunks())} done, 0 failed, 0 missing" in capsys.readouterr().out
+    ds = xr.open_dataset(out / "sweep.nc")
+    assert int((ds.status != 0).sum()) == 0 and ds.sizes["seed"] >= 2
+    ds.close()
+
+
+def test_sweep_plot_draws_the_phase_diagram_of_an_aligned_grid(tmp_path, capsys):
+    from dlnsim import experiments
+
+    spec = {**experiments.PHASE_DIAGRAM_SPEC,
+            "grid": {"q": [1.0, 2.0], "depth": [2, 3], "width": [3], "seeds": 1}}
+    out = tmp_path / "pd"
+    sweep.run(spec, out, executor=InlineExecutor())
+    assert main(["sweep", "plot", str(out), "--figure", str(tmp_path / "pd.png")]) == 0
+    assert (tmp_path / "pd.png").stat().st_size > 10_000
+    assert main(["sweep", "plot", str(out)]) == 0  # default: DIR/phase_diagram.png
+    assert (out / "phase_diagram.png").exists()
+    random_start = tmp_path / "random"
+    sweep.run(SMALL, random_start, executor=InlineExecutor())
+    capsys.readouterr()
+    assert main(["sweep", "plot", str(random_start)]) == 2
+    assert "init.kind = 'aligned'" in capsys.readouterr().err
+
+
+def test_dry_run_prints_members_chunks_memory_and_an_estimate(tmp_path, capsys):
+    assert main(["sweep", _toml(tmp_path, 'name = "x"\n[grid]\nseeds = 3\nq = [1.0, 2.0]\n'
+                                "[task]\nn = 3\n[time]\nt_end = 1.0\nchunk_size = 4\n"),
+                 "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"6 members in 2 chunks on \d+ workers; .* MiB .* estimated [0-9.]+ s",
+                     out)
+
+
+def test_the_cli_on_ctrl_c_exits_130_and_resume_finishes(tmp_path, capsys, monkeypatch):
+    from dlnsim.sweep import engine
+
+    path = _toml(tmp_path, 'name = "ctrl-c"\n[grid]\nseeds = 3\n[task]\nn = 3\n'
+                           "[time]\nt_end = 1.0\nchunk_size = 1\n")
+    real, calls = engine._work, []
+
+    def work(*a):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a)
+
+    monkeypatch.setattr(engine, "_work", work)
+    pytest.importorskip("torch")
+    out = str(tmp_path / "out")
+    assert main(["sweep", path, "--out", out, "--device", "cpu", "--quiet"]) == 130
+    assert "interrupted: 1 of 3 chunks" in capsys.readouterr().err
+    assert main(["sweep", path, "--out", out, "--device", "cpu", "--quiet", "--resume"]) == 0
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["sweep", "spec.toml"], "--out DIR is required"),
+    (["sweep", "status"], "needs the sweep's folder"),
+    (["sweep", "nonexistent.toml", "--out", "o"], "No such file"),
+    (["sweep", "spec.toml", "--out", "o", "--scheduler", "localhost"],
+     "--scheduler must be an address"),
+    (["sweep", "spec.toml", "--out", "o", "--scheduler-file", "none.json"],
+     "--scheduler-file 'none.json': no such file"),
+    (["sweep", "spec.toml", "--out", "o", "--workers", "0"], "--workers"),
+])
+def test_bad_sweep_usage_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, argv, match):
+    monkeypatch.chdir(tmp_path)
+    _toml(tmp_path, "[grid]\nseeds = 1\n")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(match, err), err
+
+
+def test_status_of_a_folder_without_a_sweep_is_a_usage_error(tmp_path, capsys):
+    assert main(["sweep", "status", str(tmp_path)]) == 2
+    assert "holds no sweep" in capsys.readouterr().err
+
+
+# -- the phase diagram ----------------------------------------------------------------------
+def test_phase_diagram_data_equals_the_closed_form_on_a_small_grid(tmp_path):
+    from dlnsim import experiments
+
+    spec = {**experiments.PHASE_DIAGRAM_SPEC,
+            "grid": {"q": [1.0, float("inf")], "depth": [2, 3], "width": [3], "seeds": 1}}
+    data = experiments.phase_diagram(sweep.run(spec, tmp_path / "pd", executor=InlineExecutor()))
+    assert data["measured"].shape == (2, 2)
+    assert np.nanmax(np.abs(data["ratio"] - 1)) < 1e-3
+    # NGD's half-max time does not depend on depth (p = 0, etabar = lr): eq 17
+    assert data["measured"][0, 0] == pytest.approx(data["measured"][1, 0], rel=1e-4)
+
+
+def test_phase_diagram_refuses_random_starts(tmp_path):
+    from dlnsim import experiments
+
+    ds = sweep.run(SMALL, tmp_path / "s", executor=InlineExecutor())
+    with pytest.raises(ValueError, match="init.kind = 'aligned'"):
+        experiments.phase_diagram(ds)
+
+
+def test_members_of_the_spec_are_the_networks_a_user_would_build():
+    spec = sweep.read(SMALL)
+    task = spec.make_task()
+    p = spec.point(3)
+    net = spec.make_network(p, task)
+    want = Network.random(spec.widths(p["depth"], p["width"], task), scale=p["scale"],
+                          seed=p["seed"])
+    assert all(np.array_equal(a, b) for a, b in zip(net.weights, want.weights))
+    assert spec.make_rule(p).name == rules.ngd(p["q"]).name
