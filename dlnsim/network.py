@@ -43,7 +43,7 @@ def partial_products(weights: Sequence) -> tuple[list, list]:
 
 @dataclass(frozen=True, eq=False)
 class Network:
-    """A deep linear network ``x -> w_d ... w_1 x``.
+    """A deep linear network ``x -> w_d...w_1 x``.
 
     Parameters
     ----------
@@ -174,14 +174,17 @@ class Network:
     # -- shape ------------------------------------------------------------------------------
     @property
     def depth(self) -> int:
+        """Number of layers ``d``."""
         return len(self.weights)
 
     @property
     def widths(self) -> tuple[int, ...]:
+        """``(n_0, n_1, ..., n_d)``, input first."""
         return (self.weights[0].shape[1],) + tuple(w.shape[0] for w in self.weights)
 
     @property
     def n_params(self) -> int:
+        """Number of parameters ``P = sum_i n_{i+1} n_i``."""
         return sum(w.size for w in self.weights)
 
     # -- products ---------------------------------------------------------------------------
@@ -192,16 +195,16 @@ class Network:
         return tuple(above), tuple(below)
 
     def below(self, i: int) -> np.ndarray:
-        """``W_{<i} = w_{i-1} ... w_1`` for ``weights[i]`` (0-based), shape ``(n_i, n_0)``."""
+        """``W_{<i} = w_{i-1}...w_1`` for ``weights[i]`` (0-based), shape ``(n_i, n_0)``."""
         return self.parts[1][self._index(i)]
 
     def above(self, i: int) -> np.ndarray:
-        """``W_{>i} = w_d ... w_{i+1}`` for ``weights[i]`` (0-based), shape ``(n_d, n_{i+1})``."""
+        """``W_{>i} = w_d...w_{i+1}`` for ``weights[i]`` (0-based), shape ``(n_d, n_{i+1})``."""
         return self.parts[0][self._index(i)]
 
     @cached_property
     def map(self) -> np.ndarray:
-        """The input-output map ``W = w_d ... w_1``, shape ``(n_d, n_0)``."""
+        """The input-output map ``W = w_d...w_1``, shape ``(n_d, n_0)``."""
         return self.weights[-1] @ self.parts[1][-1]
 
     def imbalance(self) -> list[np.ndarray]:

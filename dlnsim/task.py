@@ -144,6 +144,7 @@ class Task:
     # -- derived quantities ---------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, int]:
+        """Shape ``(n_d, n_0)`` of the target map."""
         return self.target.shape
 
     @cached_property
@@ -154,6 +155,7 @@ class Task:
 
     @cached_property
     def is_whitened(self) -> bool:
+        """Whether the input covariance is exactly the identity (``S = I``)."""
         return bool(np.array_equal(self.input_cov, np.eye(self.input_cov.shape[0])))
 
     def residual(self, W: np.ndarray) -> np.ndarray:
@@ -171,6 +173,7 @@ class Task:
 
     @property
     def has_test(self) -> bool:
+        """Whether the task has a teacher, hence a test loss (``Task.teacher_student``)."""
         return self.teacher is not None
 
     def test_loss(self, W: np.ndarray) -> float:

@@ -66,6 +66,7 @@ class Trajectory:
 
     @property
     def success(self) -> bool:
+        """Whether the run reached the last save time (``status == 0``)."""
         return self.status == STATUS_SUCCESS
 
     def network(self, k: int = -1) -> Network:

@@ -254,7 +254,8 @@ def fig1() -> Figure:
 
 
 def fig3() -> Figure:
-    """Fig 3: block-diagonal NGD-d (conserves sigma_1/sigma_2) and sqrt-NGD-d (|s1| - |s2|)."""
+    """Fig 3: block-diagonal NGD-d (conserves ``sigma_1 / sigma_2``) and sqrt-NGD-d
+    (conserves ``|sigma_1| - |sigma_2|``)."""
     fig, axes = subplots(1, 2, figsize=(7.2, 4.2))
     phase_portrait(q=1.0, block_diagonal=True, ax=axes[0], start=(0.45, 0.15), t_end=4.0)
     phase_portrait(q=2.0, block_diagonal=True, ax=axes[1], start=(0.45, 0.15), t_end=4.0)

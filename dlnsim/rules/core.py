@@ -111,10 +111,12 @@ class Stack:
 
     @cached_property
     def xp(self):
+        """The array namespace of the stack (numpy or torch, via array-api-compat)."""
         return array_namespace(self.target, *self.weights)
 
     @property
     def is_whitened(self) -> bool:
+        """Whether the inputs are whitened (``S = I``, stored as None)."""
         return self.input_cov is None
 
     @cached_property
@@ -124,6 +126,7 @@ class Stack:
 
     @cached_property
     def map(self):
+        """Every member's map ``W = w_d...w_1``, shape ``(B, n_d, n_0)``."""
         return self.weights[-1] @ self.parts[1][-1]
 
     def gradient(self) -> Direction:
@@ -152,6 +155,7 @@ class ModeStack:
 
     @cached_property
     def xp(self):
+        """The array namespace of the strengths (numpy or torch)."""
         return array_namespace(self.weights[0])
 
     @cached_property
@@ -206,6 +210,19 @@ class Transform:
         return self.apply(d, stack), state
 
     def apply(self, d: Direction, stack: Stack) -> Direction:
+        """The direction after this transform (stateless transforms define it).
+
+        Parameters
+        ----------
+        d : Direction
+            The direction so far (the loss gradient, transformed by the earlier stages).
+        stack : Stack or ModeStack
+            The members the direction belongs to.
+
+        Returns
+        -------
+        Direction
+        """
         raise NotImplementedError(f"{self.name} needs update(direction, stack, state, ctx)")
 
     def check(self, stack: Stack) -> None:
@@ -238,6 +255,7 @@ class Map(Transform):
     value: float = 0.0
 
     def apply(self, d: Direction, stack) -> Direction:
+        """``fn(d, stack)``."""
         return self.fn(d, stack)
 
 
@@ -249,6 +267,7 @@ class Rule:
 
     @property
     def name(self) -> str:
+        """The transforms' names joined by arrows, e.g. ``ngd(q=2) -> weight_decay(0.001)``."""
         return " -> ".join(t.name for t in self.transforms) or "gd"
 
     @property
@@ -258,6 +277,7 @@ class Rule:
 
     @property
     def stochastic(self) -> bool:
+        """Whether a transform draws random numbers (noise, minibatches): discrete time only."""
         return any(t.stochastic for t in self.transforms)
 
     def check(self, stack) -> None:

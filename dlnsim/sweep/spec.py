@@ -81,10 +81,12 @@ class Spec:
     # -- the grid ---------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
+        """The grid's shape: one length per axis of :data:`AXES`."""
         return tuple(len(self.grid[a]) for a in AXES)
 
     @property
     def size(self) -> int:
+        """The number of members (the product of the grid's lengths)."""
         return math.prod(self.shape)
 
     def point(self, member: int) -> dict:
@@ -94,6 +96,7 @@ class Spec:
 
     @property
     def times(self) -> np.ndarray:
+        """The save times (step numbers for ``method = "discrete"``)."""
         tm = self.time
         if tm["method"] == "discrete":
             return np.unique(np.linspace(0, tm["t_end"], tm["points"]).round().astype(int))
@@ -128,6 +131,7 @@ class Spec:
 
     # -- what a member runs -----------------------------------------------------------------
     def make_task(self) -> Task:
+        """The sweep's task (shared by every member)."""
         tk = self.task
         if tk["kind"] == "teacher_student":
             return Task.teacher_student(n=tk["n"], rank=tk["rank"], noise=tk["noise"],
@@ -136,10 +140,12 @@ class Spec:
                     None if tk["input_cov"] is None else np.asarray(tk["input_cov"], float))
 
     def widths(self, depth: int, width: int, task: Task) -> tuple[int, ...]:
+        """``(n_0, width, ..., width, n_d)`` with the task's input and output widths."""
         n_out, n_in = task.target.shape
         return (n_in,) + (width,) * (depth - 1) + (n_out,)
 
     def make_network(self, point: dict, task: Task) -> Network:
+        """The initial network of the member at ``point`` (from its seed alone)."""
         widths = self.widths(point["depth"], point["width"], task)
         if self.init["kind"] == "random":
             return Network.random(widths, scale=point["scale"], seed=point["seed"])
@@ -150,6 +156,7 @@ class Spec:
 
     @staticmethod
     def make_rule(point: dict) -> R.Rule:
+        """The rule of the member at ``point``: ngd(q, damping, block) -> l2, clip, decay."""
         parts = [R.ngd(point["q"], damping=point["damping"],
                        block_diagonal=point["block_diagonal"])]
         if point["l2"]:

@@ -23,7 +23,7 @@ from dlnsim.task import Task
 
 
 def full_map(weights) -> np.ndarray:
-    """``w_d ... w_1`` by plain repeated products."""
+    """``w_d...w_1`` by plain repeated products."""
     m = np.asarray(weights[0], dtype=float)
     for w in weights[1:]:
         m = np.asarray(w, dtype=float) @ m
