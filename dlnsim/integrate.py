@@ -56,11 +56,13 @@ def simulate(net: Network, task: Task, rule: Rule, t, lr: float = 1.0, method: s
     limits
         :class:`dlnsim.solve.Limits`: ``max_norm`` (status 1 above it), ``max_steps``,
         ``min_step`` (stall), ``max_evals`` (budget), ``max_memory`` (refused up front).
-        The keywords ``max_norm=``, ``max_steps=``, ``min_step=`` are deprecated aliases.
     quiet
         Hide the progress bar.
     backend, device
         ``"numpy"`` or ``"torch"`` (float64 tensors on ``device``: ``"cpu"``, ``"cuda"``).
+    **legacy
+        The deprecated keywords ``max_norm=``, ``max_steps=``, ``min_step=`` (use ``limits``);
+        they warn with ``DeprecationWarning``.
 
     Returns
     -------
@@ -100,12 +102,36 @@ def simulate_ensemble(nets: Sequence[Network], task: Task | Sequence[Task],
         object are integrated together. A stochastic rule's member ``b`` of such a group draws
         from child ``b`` of the rule's seed (``numpy.random.SeedSequence(seed).spawn``), so a
         lone run is child 0.
+    t
+        Save times shared by all members (step numbers for discrete runs).
     lr
         One learning rate, or one per member.
+    method
+        ``"ode"`` or ``"discrete"``, as in :func:`simulate`.
     solver
         ``"dopri5"`` (default; adaptive, ``rtol``/``atol``) or ``"rk4"`` (fixed step ``dt``);
         a scipy method for a single numpy member. Ignored for ``method="discrete"``.
-    Other arguments are as in :func:`simulate`.
+    rtol, atol, dt
+        Tolerances of ``dopri5`` per member, the step of ``rk4``.
+    limits
+        :class:`dlnsim.Limits`, as in :func:`simulate` (memory is estimated for all members).
+    quiet
+        Hide the progress bar.
+    backend, device
+        ``"numpy"`` or ``"torch"`` (float64 tensors on ``device``).
+    **legacy
+        Deprecated ``max_norm=``, ``max_steps=``, ``min_step=`` (use ``limits``).
+
+    Returns
+    -------
+    Ensemble
+        Stacked results with a ``status`` and ``message`` per member.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad input, before any work: members of different widths, a rule that needs discrete
+        time under ``method="ode"``, memory above ``limits.max_memory``, ...
     """
     if isinstance(nets, Network) or isinstance(nets, (str, bytes)) \
             or not isinstance(nets, Sequence):

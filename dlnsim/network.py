@@ -83,6 +83,24 @@ class Network:
         """I.i.d. Gaussian weights with entries ``N(0, scale^2)``.
 
         For the usual ``1/sqrt(n)`` initialisation pass ``scale=1/sqrt(n)``.
+
+        Parameters
+        ----------
+        widths : sequence of int
+            ``(n_0, ..., n_d)``, input first; at least two entries, each >= 1.
+        scale : float
+            Standard deviation of every entry (> 0); small values start near the saddle.
+        seed : int or None
+            Seed of ``numpy.random.default_rng``; None draws fresh entropy.
+
+        Returns
+        -------
+        Network
+
+        Raises
+        ------
+        ValueError
+            Bad widths, a scale that is not a positive number, or weights that overflow.
         """
         widths = _widths(widths)
         scale = V.positive(scale, "scale")
@@ -126,6 +144,13 @@ class Network:
             ``m`` must not exceed ``min(widths)``.
         depth
             Needed with ``(m,)`` strengths when ``widths`` is not given.
+        seed
+            Seed of the random hidden bases.
+
+        Returns
+        -------
+        Network
+            Aligned with ``target`` (and balanced for ``(m,)`` strengths).
         """
         target = V.as_matrix(target, "target")
         s = V.real_array(strengths, "strengths")
@@ -195,11 +220,33 @@ class Network:
         return tuple(above), tuple(below)
 
     def below(self, i: int) -> np.ndarray:
-        """``W_{<i} = w_{i-1}...w_1`` for ``weights[i]`` (0-based), shape ``(n_i, n_0)``."""
+        """``W_{<i} = w_{i-1}...w_1`` for ``weights[i]`` (0-based), shape ``(n_i, n_0)``.
+
+        Parameters
+        ----------
+        i : int
+            Layer index, ``0 <= i < depth``.
+
+        Returns
+        -------
+        numpy.ndarray
+            The product of the layers below ``i`` (the identity for ``i = 0``).
+        """
         return self.parts[1][self._index(i)]
 
     def above(self, i: int) -> np.ndarray:
-        """``W_{>i} = w_d...w_{i+1}`` for ``weights[i]`` (0-based), shape ``(n_d, n_{i+1})``."""
+        """``W_{>i} = w_d...w_{i+1}`` for ``weights[i]`` (0-based), shape ``(n_d, n_{i+1})``.
+
+        Parameters
+        ----------
+        i : int
+            Layer index, ``0 <= i < depth``.
+
+        Returns
+        -------
+        numpy.ndarray
+            The product of the layers above ``i`` (the identity for the last layer).
+        """
         return self.parts[0][self._index(i)]
 
     @cached_property
@@ -210,21 +257,47 @@ class Network:
     def imbalance(self) -> list[np.ndarray]:
         """``c_i = w_i w_i^T - w_{i+1}^T w_{i+1}`` for adjacent layers (Huh 2020, eq 15).
 
-        Returns ``depth - 1`` matrices; entry ``i`` has shape ``(n_{i+1}, n_{i+1})``.
+        Returns
+        -------
+        list of numpy.ndarray
+            ``depth - 1`` matrices; entry ``i`` has shape ``(n_{i+1}, n_{i+1})``. Every full
+            q-NGD conserves them (Theorem 1).
         """
         ws = self.weights
         return [ws[i] @ ws[i].T - ws[i + 1].T @ ws[i + 1] for i in range(len(ws) - 1)]
 
     def squared_norm(self) -> float:
-        """``sum_i ||w_i||_F^2``."""
+        """``sum_i ||w_i||_F^2``.
+
+        Returns
+        -------
+        float
+        """
         return float(sum(np.vdot(w, w) for w in self.weights))
 
     def flat(self) -> np.ndarray:
-        """All weights as one vector (row-major per layer, input layer first)."""
+        """All weights as one vector (row-major per layer, input layer first).
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(P,)``, the ordering of the dense reference's ``P x P`` matrices.
+        """
         return np.concatenate([w.ravel() for w in self.weights])
 
     def unflatten(self, theta: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Split a flat vector into arrays shaped like the weights."""
+        """Split a flat vector into arrays shaped like the weights.
+
+        Parameters
+        ----------
+        theta : numpy.ndarray
+            Shape ``(..., P)``, ordered as :meth:`flat`; leading dimensions are kept.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            One array per layer, shape ``(..., n_{i+1}, n_i)``.
+        """
         return unflatten(theta, self.widths)
 
     def _index(self, i: int) -> int:

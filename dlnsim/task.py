@@ -98,6 +98,13 @@ class Task:
             Standard deviation of the label noise.
         strengths
             Teacher singular values, shape ``(rank,)``; default ``rank, rank - 1, ..., 1``.
+        seed
+            Seed of the teacher's bases, the inputs and the noise.
+
+        Returns
+        -------
+        Task
+            With ``teacher`` set, so :meth:`test_loss` is defined.
         """
         n = _count(n, "n")
         n_out = n if n_out is None else _count(n_out, "n_out")
@@ -159,7 +166,17 @@ class Task:
         return bool(np.array_equal(self.input_cov, np.eye(self.input_cov.shape[0])))
 
     def residual(self, W: np.ndarray) -> np.ndarray:
-        """``Delta = W - W*``."""
+        """``Delta = W - W*``.
+
+        Parameters
+        ----------
+        W : numpy.ndarray
+            A map of shape ``(n_d, n_0)``.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return W - self.target
 
     def loss(self, W: np.ndarray) -> float:
@@ -167,6 +184,15 @@ class Task:
 
         Both terms are sums of squares; a total below 0 (rounding, ~1e-15 relative to the data
         loss when the map fits the data) is reported as 0.
+
+        Parameters
+        ----------
+        W : numpy.ndarray
+            A map of shape ``(n_d, n_0)``.
+
+        Returns
+        -------
+        float
         """
         delta = self.residual(W)
         return max(0.5 * float(np.sum((delta @ self.input_cov) * delta)) + self.loss_offset, 0.0)
@@ -177,7 +203,23 @@ class Task:
         return self.teacher is not None
 
     def test_loss(self, W: np.ndarray) -> float:
-        """Population loss on fresh whitened data from the teacher."""
+        """Population loss on fresh whitened data from the teacher,
+        ``1/2 ||W - W_t||_F^2 + n_out noise^2 / 2``.
+
+        Parameters
+        ----------
+        W : numpy.ndarray
+            A map of shape ``(n_d, n_0)``.
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        ValueError
+            The task has no teacher (it was not built by :meth:`teacher_student`).
+        """
         if self.teacher is None:
             raise ValueError("this task has no teacher; test_loss needs Task.teacher_student")
         delta = W - self.teacher

@@ -27,7 +27,7 @@ FORMAT = "dlnsim.trajectory/1"  # written into every saved file; load reads /0 (
 class Trajectory:
     """The result of :func:`dlnsim.simulate`.
 
-    Attributes
+    Parameters
     ----------
     t
         Save times (continuous time, or step numbers for discrete runs), shape ``(T,)``.
@@ -48,6 +48,9 @@ class Trajectory:
         :class:`dlnsim.Status`, as in ``scipy.integrate.solve_ivp``: 0 reached the last time,
         1 diverged (non-finite or too large state), -1 the integrator or the field failed,
         2 interrupted. Arrays then end at the last good save time.
+    method, rule, lr, nfev
+        How it was computed: the integrator's label, the rule's name, the learning rate and
+        the number of vector-field evaluations.
     """
 
     t: np.ndarray
@@ -70,7 +73,17 @@ class Trajectory:
         return self.status == STATUS_SUCCESS
 
     def network(self, k: int = -1) -> Network:
-        """The network at save index ``k``."""
+        """The network at save index ``k``.
+
+        Parameters
+        ----------
+        k : int
+            Save index (negative counts from the end; default the last).
+
+        Returns
+        -------
+        Network
+        """
         return Network([w[k] for w in self.weights])
 
     def __len__(self) -> int:
@@ -84,7 +97,13 @@ class Trajectory:
     def save(self, path: str | os.PathLike) -> None:
         """Write an ``.npz`` file atomically (no pickled objects; the file records its format,
         :data:`FORMAT`). A symbolic link is written through to its target; a destination that
-        is not a regular file is refused with ``ValueError``."""
+        is not a regular file is refused with ``ValueError``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (its folder must exist).
+        """
         arrays = {
             "format": np.array(FORMAT),
             "t": self.t, "map": self.map, "loss": self.loss,
@@ -111,8 +130,20 @@ class Trajectory:
     def load(cls, path: str | os.PathLike) -> Trajectory:
         """Read a file written by :meth:`save` (``allow_pickle=False``), checking every field.
 
-        Raises ``ValueError`` naming the file and what is wrong (not an npz archive, pickled
-        data, a newer format, a missing field, inconsistent shapes, non-finite values).
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        Trajectory
+
+        Raises
+        ------
+        ValueError
+            Naming the file and what is wrong (not an npz archive, pickled data, a newer
+            format, a missing field, inconsistent shapes, non-finite values).
         """
         name = os.fspath(path)
         try:
@@ -230,7 +261,7 @@ def from_weights(t: np.ndarray, weights: list[tuple[np.ndarray, ...]], task: Tas
 class Ensemble:
     """The result of :func:`dlnsim.simulate_ensemble`: ``B`` runs stacked on a shared time grid.
 
-    Attributes
+    Parameters
     ----------
     t
         Save times (or step numbers), shape ``(T,)``.
@@ -244,6 +275,11 @@ class Ensemble:
         :attr:`valid` masks those entries and :meth:`member` drops them.
     status, message
         Per member, as :class:`Trajectory`.
+    tasks, rule, lr
+        Per member: its task, its rule's name and its learning rate.
+    method, backend, nfev
+        The integrator's label, where the arrays lived (``numpy`` or ``torch:DEVICE``) and the
+        number of vector-field evaluations.
     """
 
     t: np.ndarray
@@ -274,7 +310,17 @@ class Ensemble:
         return len(self.status)
 
     def member(self, b: int) -> Trajectory:
-        """Member ``b`` as a :class:`Trajectory` (its reached save times only)."""
+        """Member ``b`` as a :class:`Trajectory` (its reached save times only).
+
+        Parameters
+        ----------
+        b : int
+            Member index, ``-B <= b < B``.
+
+        Returns
+        -------
+        Trajectory
+        """
         if isinstance(b, bool) or not isinstance(b, (int, np.integer)):
             raise TypeError(f"b must be an integer, got {type(b).__name__}")
         if not -len(self) <= b < len(self):

@@ -46,15 +46,16 @@ autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
-# The public API's docstrings are checked: a missing one fails the build (-W).
+# The public API's docstrings are checked; a failure fails the build. numpydoc flags a missing
+# docstring of any documented object (GL08); generate.validate_docstrings holds the top-level
+# names (dlnsim.simulate, Network, Task, ...) also to documented parameters and returns.
 numpydoc_validation_checks = {"GL08"}
 # hypothesis' @composite wrappers hide their source from numpydoc's validator (they have
-# docstrings; tests/test_docs.py checks them)
+# docstrings; tests/test_docs.py checks them); Status is an IntEnum (int's methods are not ours)
 numpydoc_validation_exclude = {r"\.__init__$", r"\.__repr__$", r"\.__call__$",
                                r"^dlnsim\.testing\.(networks|input_covariances|tasks|"
                                r"networks_and_tasks|aligned_networks|rules|mode_strengths|"
-                               r"widths)$"}
-
+                               r"widths)$", r"^dlnsim\.Status\."}
 executed_already = generate.build(ROOT, HERE)
 # the notebooks run here, unless the test suite of this checkout has just run them
 nb_execution_mode = "off" if executed_already else os.environ.get("DLNSIM_DOCS_EXECUTE",
@@ -72,4 +73,5 @@ html_static_path: list[str] = []
 
 
 def setup(app):
+    app.connect("builder-inited", generate.check_docstrings)
     app.connect("build-finished", generate.check_notebook_figures)

@@ -211,3 +211,36 @@ def api(out: str) -> None:
         parts += [f"   {name}" for name in public_names(module)]
         parts.append("")
     _write(os.path.join(out, "api", "index.rst"), "\n".join(parts))
+
+
+# -- the docstring standard -----------------------------------------------------------------
+STRICT = ("PR01", "PR02", "RT01")  # parameters documented, none unknown, a Returns section
+
+
+def validate_docstrings() -> list[str]:
+    """numpydoc's checks :data:`STRICT` on the top-level names of ``dlnsim`` and their public
+    methods (the subpackages are held to a docstring being present, by numpydoc's GL08)."""
+    from numpydoc.validate import validate
+
+    problems = []
+    for name in public_names("dlnsim"):
+        import dlnsim
+
+        obj = getattr(dlnsim, name)
+        targets = [f"dlnsim.{name}"]
+        if inspect.isclass(obj) and name != "Status":  # an IntEnum: int's methods
+            targets += [f"dlnsim.{name}.{k}" for k, v in vars(obj).items()
+                        if not k.startswith("_") and (inspect.isfunction(v)
+                                                      or isinstance(v, classmethod))]
+        for target in targets:
+            report = validate(target)
+            for code, message in report["errors"]:
+                if code in STRICT and not (target == "dlnsim.Status" and code == "PR01"):
+                    problems.append(f"{target}: {code} {message}")
+    return problems
+
+
+def check_docstrings(app) -> None:
+    problems = validate_docstrings()
+    if problems:
+        raise RuntimeError("docstrings below the standard:\n" + "\n".join(problems))

@@ -19,7 +19,7 @@ METHODS = ("ode", "discrete")
 class Limits:
     """When a run stops early, and how much it may hold. Every field is checked on creation.
 
-    Attributes
+    Parameters
     ----------
     max_norm
         Stop with status 1 (diverged) when the state norm ``||w||`` passes this.
