@@ -94,6 +94,7 @@ class ModeTrajectory:
 
     @property
     def success(self) -> bool:
+        """Whether the run reached the last save time (``status == 0``)."""
         return self.status == Status.SUCCESS
 
     def __array__(self, dtype=None, copy=None):
@@ -268,3 +269,8 @@ def _depth(d) -> int:
     if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
         raise ValueError(f"d must be an integer >= 1, got {d!r}")
     return int(d)
+
+
+__all__ = ["ModeTrajectory", "calibrated_rate", "end_to_end_velocity", "exponent", "jacobian",
+           "map_velocity", "mode_rule", "simulate", "simulate_end_to_end", "simulate_map",
+           "simulate_map_exponent", "velocity"]

@@ -263,3 +263,10 @@ def gn_norm_identity(widths=(2, 2, 2)) -> tuple[sp.Expr, sp.Expr]:
         kfac += sum(x**2 for x in term)  # vec(w_i)^T H_i vec(w_i) = ||W_{>i} w_i W_{<i}||^2
     w2 = sum(x**2 for x in W)
     return sp.expand(sum(x**2 for x in jt) - d**2 * w2), sp.expand(kfac - d * w2)
+
+
+__all__ = ["calibrated_rate", "closed_form", "conservation_derivative", "conserved_quantity",
+           "effective_depth", "escape_exponent", "exponent", "gn_norm_identity",
+           "half_max_time", "half_max_time_exponent", "implicit_residual",
+           "implicit_time", "implicit_time_hyper", "map_dynamics_balanced", "map_rhs",
+           "mode_velocity", "ode_residual", "table1"]
