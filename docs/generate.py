@@ -215,28 +215,35 @@ def api(out: str) -> None:
 
 # -- the docstring standard -----------------------------------------------------------------
 STRICT = ("PR01", "PR02", "RT01")  # parameters documented, none unknown, a Returns section
+# Held to STRICT so far; the others (modes, curvature, symbolic, plots, verify, testing) are
+# held to a docstring being present (numpydoc's GL08) until theirs are completed.
+STRICT_MODULES = ("dlnsim", "dlnsim.rules", "dlnsim.sweep")
 
 
-def validate_docstrings() -> list[str]:
-    """numpydoc's checks :data:`STRICT` on the top-level names of ``dlnsim`` and their public
-    methods (the subpackages are held to a docstring being present, by numpydoc's GL08)."""
+def validate_docstrings(modules=STRICT_MODULES) -> list[str]:
+    """numpydoc's checks :data:`STRICT` on the public functions and classes of ``modules`` and
+    their public methods (enums' constructors and int methods excepted)."""
+    import enum
+    import importlib
+
     from numpydoc.validate import validate
 
     problems = []
-    for name in public_names("dlnsim"):
-        import dlnsim
-
-        obj = getattr(dlnsim, name)
-        targets = [f"dlnsim.{name}"]
-        if inspect.isclass(obj) and name != "Status":  # an IntEnum: int's methods
-            targets += [f"dlnsim.{name}.{k}" for k, v in vars(obj).items()
-                        if not k.startswith("_") and (inspect.isfunction(v)
-                                                      or isinstance(v, classmethod))]
-        for target in targets:
-            report = validate(target)
-            for code, message in report["errors"]:
-                if code in STRICT and not (target == "dlnsim.Status" and code == "PR01"):
-                    problems.append(f"{target}: {code} {message}")
+    for module in modules:
+        mod = importlib.import_module(module)
+        for name in public_names(module):
+            obj = getattr(mod, name)
+            if inspect.isclass(obj) and issubclass(obj, enum.Enum):
+                continue  # an enum's "parameters" are Enum's own
+            targets = [f"{module}.{name}"]
+            if inspect.isclass(obj):
+                targets += [f"{module}.{name}.{k}" for k, v in vars(obj).items()
+                            if not k.startswith("_") and (inspect.isfunction(v)
+                                                          or isinstance(v, classmethod))]
+            for target in targets:
+                for code, message in validate(target)["errors"]:
+                    if code in STRICT:
+                        problems.append(f"{target}: {code} {message}")
     return problems
 
 

@@ -157,6 +157,11 @@ def hcgd(inner_lr: float = 0.02, lam: float = 1.0, corrections: int = 1, momentu
         Size of the fresh validation batch drawn each step from ``N(0, S)``.
     seed
         Seed of the validation draws (member ``b`` of a group uses child ``b``).
+
+    Returns
+    -------
+    Rule
+        A discrete-time rule: run it with ``simulate(..., method="discrete")``.
     """
     inner_lr, lam, corrections, momentum = _check(inner_lr, lam, corrections, momentum)
     V.seed(seed)

@@ -250,6 +250,11 @@ def kfac(damping: float = 1e-3, ema: float = 0.0, inverse_interval: int = 1,
         model's Gaussian predictive distribution, seeded) or ``"empirical_fisher"`` (residuals).
     seed
         Seed of the sampled curvature's draws (member ``b`` of a group uses child ``b``).
+
+    Returns
+    -------
+    Rule
+        A discrete-time rule: run it with ``simulate(..., method="discrete")``.
     """
     _checked(damping, ema, inverse_interval, curvature, seed)
     return Rule((KFAC(float(damping), float(ema), int(inverse_interval), curvature, False,
@@ -259,8 +264,20 @@ def kfac(damping: float = 1e-3, ema: float = 0.0, inverse_interval: int = 1,
 def tkfac(damping: float = 1e-3, ema: float = 0.0, inverse_interval: int = 1,
           curvature: str = "exact_gn", seed: int = 0) -> Rule:
     """TKFAC (Gao et al., Algorithm 1): K-FAC with the trace-restricted factors ``sqrt(delta)
-    Phi + sqrt(lambda) I`` and ``sqrt(delta) Psi + sqrt(lambda) I`` (eq 5.15); arguments as in
-    :func:`kfac`."""
+    Phi + sqrt(lambda) I`` and ``sqrt(delta) Psi + sqrt(lambda) I`` (eq 5.15).
+
+    Parameters
+    ----------
+    damping
+        ``lambda`` of eq 5.15, added to each trace-restricted factor as ``sqrt(lambda) I``.
+    ema, inverse_interval, curvature, seed
+        As in :func:`kfac`.
+
+    Returns
+    -------
+    Rule
+        A discrete-time rule: run it with ``simulate(..., method="discrete")``.
+    """
     _checked(damping, ema, inverse_interval, curvature, seed)
     return Rule((KFAC(float(damping), float(ema), int(inverse_interval), curvature, True,
                       int(seed)),))

@@ -98,6 +98,11 @@ def noisy_sgd(noise: str, scale: float = 1.0, seed: int = 0) -> Rule:
         Multiplies ``C``: a step moves the weights by ``-lr g + lr scale C xi``.
     seed
         Seed of the draws (member ``b`` of a group uses child ``b`` of this seed).
+
+    Returns
+    -------
+    Rule
+        A discrete-time rule: run it with ``simulate(..., method="discrete")``.
     """
     if noise not in NOISE_KINDS:
         raise ValueError(f"noise must be one of {NOISE_KINDS}, got {noise!r}")
@@ -138,5 +143,19 @@ class Minibatch(Optimiser):
 
 def minibatch_sgd(batch: int = 4, seed: int = 0) -> Rule:
     """Minibatch SGD on the task's data: each step the gradient of ``1/2 mean_i ||W x_i -
-    y_i||^2`` over ``batch`` examples drawn without replacement (seeded)."""
+    y_i||^2`` over ``batch`` examples drawn without replacement (seeded).
+
+    Parameters
+    ----------
+    batch
+        Examples per step (at most the task's samples; the task needs data:
+        ``Task.teacher_student``).
+    seed
+        Seed of the draws (member ``b`` of a group uses child ``b`` of this seed).
+
+    Returns
+    -------
+    Rule
+        A discrete-time rule: run it with ``simulate(..., method="discrete")``.
+    """
     return Rule((Minibatch(V.positive_int(batch, "batch"), V.seed(seed)),))

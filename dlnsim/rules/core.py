@@ -50,7 +50,7 @@ class Stage(IntEnum):
 class Stack:
     """``B`` networks and their tasks as stacked arrays of one namespace (numpy or torch).
 
-    Attributes
+    Parameters
     ----------
     weights
         One array per layer, shape ``(B, n_{i+1}, n_i)``.
@@ -76,6 +76,17 @@ class Stack:
         """The tasks' arrays stacked by ``asarray`` (a backend's), without weights yet.
 
         Tasks that are all one object are stored once (leading dimension 1, shared).
+
+        Parameters
+        ----------
+        tasks : sequence of Task
+            One per member (or the same object for all).
+        asarray : callable
+            The backend's conversion to its arrays.
+
+        Returns
+        -------
+        Stack
         """
         if all(tk is tasks[0] for tk in tasks):
             tasks = tasks[:1]
@@ -94,13 +105,36 @@ class Stack:
 
     @classmethod
     def from_network(cls, net: Network, task: Task) -> Stack:
-        """A stack of one (numpy)."""
+        """A stack of one (numpy).
+
+        Parameters
+        ----------
+        net : Network
+            The network.
+        task : Task
+            Its task.
+
+        Returns
+        -------
+        Stack
+        """
         return replace(cls.from_tasks([task]), weights=tuple(w[None] for w in net.weights))
 
     def take(self, idx, weights: Sequence | None = None) -> Stack:
         """Members ``idx`` (an integer array of the stack's namespace); shared tasks stay.
 
         ``weights``, if given, are those members' new weights.
+
+        Parameters
+        ----------
+        idx
+            Member indices, an integer array of the stack's namespace.
+        weights : sequence, optional
+            Those members' new weights.
+
+        Returns
+        -------
+        Stack
         """
         def rows(x):
             return x if x is None or x.shape[0] == 1 else x[idx]
@@ -130,7 +164,13 @@ class Stack:
         return self.weights[-1] @ self.parts[1][-1]
 
     def gradient(self) -> Direction:
-        """The loss gradient ``g = J^T (Delta S)`` with its cotangent ``Y = Delta R``."""
+        """The loss gradient ``g = J^T (Delta S)`` with its cotangent ``Y = Delta R``.
+
+        Returns
+        -------
+        Direction
+            Per-layer gradients and the cotangent ``Y = Delta R`` (or ``Delta`` for ``S = I``).
+        """
         delta = self.map - self.target
         if self.is_whitened:
             return Direction(batched.vjp(self.parts, delta), delta)
@@ -138,7 +178,17 @@ class Stack:
                          delta @ self.input_cov_sqrt)
 
     def member(self, b: int) -> Network:
-        """Member ``b`` as a numpy :class:`Network`."""
+        """Member ``b`` as a numpy :class:`Network`.
+
+        Parameters
+        ----------
+        b : int
+            Member index.
+
+        Returns
+        -------
+        Network
+        """
         return Network([np.asarray(w[b]) for w in self.weights])
 
 
@@ -147,7 +197,15 @@ class ModeStack:
     """Singular-mode strengths ``sigma`` of shape ``(..., modes, d)`` and targets ``s*`` of shape
     ``(..., modes)``: the aligned, balanced-frame reduction of the full-matrix dynamics (Huh
     2020, footnote 1). ``weights = (sigma,)`` so that the parameter-wise transforms (l2,
-    weight_decay, clip) act on it unchanged; clipping is per leading index."""
+    weight_decay, clip) act on it unchanged; clipping is per leading index.
+
+    Parameters
+    ----------
+    weights
+        ``(sigma,)``, the strengths of shape ``(..., modes, d)``.
+    target
+        ``s*`` per mode, shape ``(..., modes)``.
+    """
 
     weights: tuple
     target: Any
@@ -164,14 +222,29 @@ class ModeStack:
         return batched.mode_jacobian(self.weights[0])
 
     def gradient(self) -> Direction:
-        """``dL/dsigma_i = sd j_i`` with ``sd = sbar - s*``, cotangent ``sd`` per mode."""
+        """``dL/dsigma_i = sd j_i`` with ``sd = sbar - s*``, cotangent ``sd`` per mode.
+
+        Returns
+        -------
+        Direction
+            ``sd j_i`` per mode and layer, with the cotangent ``sd`` per mode.
+        """
         sd = self.xp.prod(self.weights[0], axis=-1) - self.target
         return Direction((sd[..., None] * self.jacobian,), sd)
 
 
 @dataclass(frozen=True, eq=False)
 class Direction:
-    """An update direction: per-layer stacks and, optionally, ``Y`` with ``params = J_R^T Y``."""
+    """An update direction: per-layer stacks and, optionally, ``Y`` with ``params = J_R^T Y``.
+
+    Parameters
+    ----------
+    params
+        One array per layer, shaped like the stack's weights.
+    cotangent
+        The map-space ``Y`` with ``params = J_R^T Y`` exactly (the loss gradient has
+        ``Y = Delta R``), or None once a transform has left the range of ``J_R^T``.
+    """
 
     params: tuple
     cotangent: Any = None
@@ -179,9 +252,17 @@ class Direction:
 
 @dataclass(frozen=True)
 class Context:
-    """What a discrete step gives a stateful or stochastic transform: the members' step sizes
-    ``lr`` (an array of the stack's namespace), their random generators (one per member, for
-    this transform) and the step number."""
+    """What a discrete step gives a stateful or stochastic transform.
+
+    Parameters
+    ----------
+    lr
+        The members' step sizes (an array of the stack's namespace).
+    rngs
+        Their random generators, one per member, for this transform.
+    step
+        The step number.
+    """
 
     lr: Any
     rngs: tuple = ()
@@ -202,11 +283,38 @@ class Transform:
     seed: int | None = None
 
     def init(self, stack: Stack) -> Any:
-        """Per-member state: a list with one entry per member (None for stateless)."""
+        """Per-member state: a list with one entry per member (None for stateless).
+
+        Parameters
+        ----------
+        stack : Stack
+            The members.
+
+        Returns
+        -------
+        list or None
+        """
         return None
 
     def update(self, d: Direction, stack: Stack, state: Any, ctx: Context):
-        """``(direction, state)`` after this transform; ``state`` is the members' list."""
+        """``(direction, state)`` after this transform; ``state`` is the members' list.
+
+        Parameters
+        ----------
+        d : Direction
+            The direction so far.
+        stack : Stack
+            The members.
+        state
+            The members' states.
+        ctx : Context
+            The step's learning rates, generators and number.
+
+        Returns
+        -------
+        tuple
+            ``(direction, state)``.
+        """
         return self.apply(d, stack), state
 
     def apply(self, d: Direction, stack: Stack) -> Direction:
@@ -226,7 +334,13 @@ class Transform:
         raise NotImplementedError(f"{self.name} needs update(direction, stack, state, ctx)")
 
     def check(self, stack: Stack) -> None:
-        """Refuse, before any work, a stack this transform cannot act on (``ValueError``)."""
+        """Refuse, before any work, a stack this transform cannot act on (``ValueError``).
+
+        Parameters
+        ----------
+        stack : Stack or ModeStack
+            The members to run.
+        """
 
     def __repr__(self) -> str:
         return self.name
@@ -246,7 +360,19 @@ class Map(Transform):
 
     ``kind`` and ``value`` say what it is (``"l2"``, ``"weight_decay"``, ``"clip"`` and its
     coefficient), so that slow references (:func:`dlnsim.testing.dense_velocity`) can rebuild
-    it independently; a user's own Map may leave them empty."""
+    it independently; a user's own Map may leave them empty.
+
+    Parameters
+    ----------
+    name
+        Shown in the rule's name.
+    stage
+        Where it acts in a chain (:class:`Stage`).
+    fn
+        ``(direction, stack) -> direction``.
+    kind, value
+        What it is, e.g. ``"l2"`` and its coefficient.
+    """
 
     name: str = field()  # field(): no default (the base class's attributes are not defaults)
     stage: Stage = field()
@@ -255,13 +381,31 @@ class Map(Transform):
     value: float = 0.0
 
     def apply(self, d: Direction, stack) -> Direction:
-        """``fn(d, stack)``."""
+        """``fn(d, stack)``.
+
+        Parameters
+        ----------
+        d : Direction
+            The direction so far.
+        stack : Stack or ModeStack
+            The members it belongs to.
+
+        Returns
+        -------
+        Direction
+        """
         return self.fn(d, stack)
 
 
 @dataclass(frozen=True)
 class Rule:
-    """A chain of transforms, applied in stage order to the loss gradient (:func:`chain`)."""
+    """A chain of transforms, applied in stage order to the loss gradient (:func:`chain`).
+
+    Parameters
+    ----------
+    transforms
+        The transforms, in stage order (build chains with :func:`chain`, which sorts them).
+    """
 
     transforms: tuple[Transform, ...] = ()
 
@@ -281,7 +425,18 @@ class Rule:
         return any(t.stochastic for t in self.transforms)
 
     def check(self, stack) -> None:
-        """Refuse, before any work, a stack that some transform cannot act on."""
+        """Refuse, before any work, a stack that some transform cannot act on.
+
+        Parameters
+        ----------
+        stack : Stack or ModeStack
+            The members to run.
+
+        Raises
+        ------
+        ValueError
+            A transform that cannot act on them (singular modes, torch arrays, a shape).
+        """
         for t in self.transforms:
             if stack.is_modes and not t.has_modes:
                 raise ValueError(f"{t.name} has no singular-mode form (it needs full matrices)")
@@ -296,7 +451,19 @@ class Rule:
                             "method='discrete')")
 
     def direction(self, net: Network, task: Task) -> Direction:
-        """The transformed gradient (the velocity is its negative), as numpy arrays."""
+        """The transformed gradient (the velocity is its negative), as numpy arrays.
+
+        Parameters
+        ----------
+        net : Network
+            The network.
+        task : Task
+            Its task.
+
+        Returns
+        -------
+        Direction
+        """
         stack = _single_stack(net, task)
         self._stateless()
         self.check(stack)
@@ -305,7 +472,17 @@ class Rule:
                          None if d.cotangent is None else d.cotangent[0])
 
     def stack_direction(self, stack) -> Direction:
-        """The transformed gradient on a stack (any namespace, any ensemble size)."""
+        """The transformed gradient on a stack (any namespace, any ensemble size).
+
+        Parameters
+        ----------
+        stack : Stack or ModeStack
+            The members (any namespace, any ensemble size).
+
+        Returns
+        -------
+        Direction
+        """
         self._stateless()
         d = stack.gradient()
         for t in self.transforms:
@@ -313,19 +490,69 @@ class Rule:
         return d
 
     def velocity(self, net: Network, task: Task) -> tuple[np.ndarray, ...]:
-        """``dw/dt`` at unit learning rate: minus the transformed gradient, one array a layer."""
+        """``dw/dt`` at unit learning rate: minus the transformed gradient, one array a layer.
+
+        Parameters
+        ----------
+        net : Network
+            The network.
+        task : Task
+            Its task.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            One array per layer, shaped like the weights.
+        """
         return tuple(-p for p in self.direction(net, task).params)
 
     def stack_velocity(self, stack) -> tuple:
-        """``dw/dt`` at unit learning rate for every member of a stack."""
+        """``dw/dt`` at unit learning rate for every member of a stack.
+
+        Parameters
+        ----------
+        stack : Stack or ModeStack
+            The members.
+
+        Returns
+        -------
+        tuple
+            One stacked array per layer.
+        """
         return tuple(-p for p in self.stack_direction(stack).params)
 
     def init(self, stack) -> tuple:
-        """Every transform's state for the members of ``stack``."""
+        """Every transform's state for the members of ``stack``.
+
+        Parameters
+        ----------
+        stack : Stack
+            The members.
+
+        Returns
+        -------
+        tuple
+            One state per transform.
+        """
         return tuple(t.init(stack) for t in self.transforms)
 
     def update(self, stack, states: tuple, ctxs: Sequence[Context]) -> tuple[Direction, tuple]:
-        """One discrete step: the direction and the new states (``ctxs``: one per transform)."""
+        """One discrete step: the direction and the new states (``ctxs``: one per transform).
+
+        Parameters
+        ----------
+        stack : Stack
+            The members.
+        states : tuple
+            The transforms' states (:meth:`init`).
+        ctxs : sequence of Context
+            One per transform.
+
+        Returns
+        -------
+        tuple
+            ``(direction, states)``.
+        """
         d = stack.gradient()
         new = []
         for t, s, c in zip(self.transforms, states, ctxs):
@@ -341,8 +568,21 @@ def chain(*rules: Rule | Transform) -> Rule:
     """Compose rules into one, applied in stage order (:class:`Stage`), whatever the order
     written: ``chain(weight_decay(lam), ngd(q))`` is decoupled decay after q-NGD.
 
-    Raises ``ValueError`` for a chain that cannot mean what it says: two preconditioners, or
-    two transforms that each replace the gradient (two minibatch samplers).
+    Parameters
+    ----------
+    *rules
+        Rules or single transforms.
+
+    Returns
+    -------
+    Rule
+        One flat chain, its transforms sorted by stage.
+
+    Raises
+    ------
+    ValueError
+        A chain that cannot mean what it says: two preconditioners, or two transforms that
+        each replace the gradient (two minibatch samplers).
     """
     ts = []
     for i, r in enumerate(rules):

@@ -36,7 +36,12 @@ class NotBalanced(ValueError, ArithmeticError):
 
 
 def gd() -> Rule:
-    """Gradient descent: the empty chain (Huh 2020, eq 4)."""
+    """Gradient descent: the empty chain (Huh 2020, eq 4).
+
+    Returns
+    -------
+    Rule
+    """
     return Rule()
 
 
@@ -188,6 +193,16 @@ def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = DEFAULT_RCOND,
         Relative accuracy of the Krylov path and its CG iteration cap per shifted solve; with
         ``path="krylov"`` a miss raises :class:`dlnsim.curvature.krylov.NotConverged`
         (``simulate`` stops with status -1).
+
+    Returns
+    -------
+    Rule
+        A chain of one transform; :func:`gd` for ``q = inf``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``q < 1``, a negative damping, ``rcond`` outside ``[0, 1)``, an unknown path.
     """
     q, damping, rcond = check_spectral(q, damping, rcond)
     if not isinstance(block_diagonal, bool):
@@ -215,14 +230,34 @@ def add_weights(lam: float, name: str, stage: Stage) -> Rule:
 
 def l2(lam: float) -> Rule:
     """L2 regularisation: ``lam * w`` added to the gradient *before* any preconditioner (Zhang
-    et al. 2019, eq 6), wherever it is written in a chain."""
+    et al. 2019, eq 6), wherever it is written in a chain.
+
+    Parameters
+    ----------
+    lam
+        The coefficient, ``>= 0``.
+
+    Returns
+    -------
+    Rule
+    """
     return add_weights(lam, "l2", Stage.REGULARIZE)
 
 
 def weight_decay(lam: float) -> Rule:
     """Decoupled weight decay: ``lam * w`` added *after* the preconditioner (Zhang et al. 2019,
     eq 7), wherever it is written in a chain. With it every rule whose preconditioned gradient
-    conserves ``c_i`` gives ``c_i(t) = exp(-2 lr lam t) c_i(0)`` (claim wd.imbalance_decay)."""
+    conserves ``c_i`` gives ``c_i(t) = exp(-2 lr lam t) c_i(0)`` (claim wd.imbalance_decay).
+
+    Parameters
+    ----------
+    lam
+        The coefficient, ``>= 0``.
+
+    Returns
+    -------
+    Rule
+    """
     return add_weights(lam, "weight_decay", Stage.DECAY)
 
 
@@ -232,6 +267,15 @@ def clip(max_speed: float) -> Rule:
 
     The norm is ``sqrt(sum_i ||u_i||_F^2)`` over all layers (all modes and layers for singular
     modes); the direction is kept, so every conservation law of the clipped rule still holds.
+
+    Parameters
+    ----------
+    max_speed
+        The largest speed, ``> 0``.
+
+    Returns
+    -------
+    Rule
     """
     c = V.positive(max_speed, "max_speed")
 

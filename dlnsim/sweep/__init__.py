@@ -40,13 +40,29 @@ def run(spec, out, executor: Executor | None = None, *, workers: int | None = No
         process may use), one BLAS thread each.
     device
         ``"cuda"`` (or ``"cpu"``): this process runs every chunk on torch tensors there.
+    workers
+        Local worker processes (default: every CPU this process may use).
+    resume
+        Run only the chunks of ``out`` not yet finished (failed ones again).
+    quiet
+        Hide the progress bar (one bar over members, with rate and ETA).
     scheduler, scheduler_file
         A dask.distributed scheduler's address (``tcp://HOST:8786``) or file: its workers run
         the chunks (the ``dask`` extra).
 
-    A chunk that raises is recorded (``out/chunks/NNNNN.failed.json``) and its members get
-    status -2 in the Dataset; the others go on. Ctrl-C raises :class:`SweepInterrupted` after
-    keeping every finished chunk.
+    Returns
+    -------
+    xarray.Dataset
+        The sweep's results (see :mod:`dlnsim.sweep.store`). A chunk that raised is recorded
+        (``out/chunks/NNNNN.failed.json``) and its members have status -2; the others go on.
+
+    Raises
+    ------
+    SweepInterrupted
+        On Ctrl-C, after keeping every finished chunk.
+    ValueError, TypeError
+        Bad arguments, a spec error naming its key, or an ``out`` that holds something else,
+        before any work.
     """
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
@@ -74,13 +90,40 @@ def run(spec, out, executor: Executor | None = None, *, workers: int | None = No
 
 
 def status(out) -> dict:
-    """Counts of a sweep folder's chunks: ``chunks``, ``done``, ``failed``, ``missing``."""
+    """Counts of a sweep folder's chunks.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The sweep's folder.
+
+    Returns
+    -------
+    dict
+        ``chunks``, ``members``, ``done``, ``failed`` and ``missing`` (chunk counts).
+    """
     return store.status(out)
 
 
 def dry_run(spec, workers: int | None = None, pilot: bool = True) -> dict:
-    """What a sweep would do: members, chunks, the largest chunk's memory, and (``pilot``) an
-    estimate of the time from one member of each shape run here in full."""
+    """What a sweep would do: members, chunks, the largest chunk's memory, and an estimate of
+    its time.
+
+    Parameters
+    ----------
+    spec
+        As in :func:`run`.
+    workers : int, optional
+        The workers to divide the work by (default: every CPU this process may use).
+    pilot : bool
+        Time one member of each shape here, in full, and extrapolate; without it the estimate
+        is NaN.
+
+    Returns
+    -------
+    dict
+        ``members``, ``chunks``, ``workers``, ``chunk_memory_bytes``, ``estimated_seconds``.
+    """
     from dlnsim.solve.options import memory_estimate
     from dlnsim.sweep.chunk import run_chunk
 

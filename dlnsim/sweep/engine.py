@@ -30,7 +30,15 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 
 
 class SweepInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a sweep: ``done`` of ``total`` chunks are kept in the output folder."""
+    """Ctrl-C during a sweep: ``done`` of ``total`` chunks are kept in the output folder.
+
+    Parameters
+    ----------
+    done, total : int
+        Chunks finished and chunks in all.
+    out : str
+        The sweep's folder, where the finished chunks are.
+    """
 
     def __init__(self, done: int, total: int, out: str):
         super().__init__(f"interrupted: {done} of {total} chunks are in {out}; run again with "

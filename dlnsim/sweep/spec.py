@@ -68,8 +68,19 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class Spec:
-    """A parsed, checked sweep spec (:func:`read`). ``grid`` maps each of :data:`AXES` to its
-    values; ``text`` is the TOML it came from."""
+    """A parsed, checked sweep spec (build it with :func:`read`).
+
+    Parameters
+    ----------
+    name : str
+        A label.
+    task, init, time : dict
+        The checked ``[task]``, ``[init]`` and ``[time]`` tables.
+    grid : dict
+        Each of :data:`AXES` mapped to its tuple of values.
+    text : str
+        The TOML it came from (empty for a dict).
+    """
 
     name: str
     task: dict
@@ -90,7 +101,18 @@ class Spec:
         return math.prod(self.shape)
 
     def point(self, member: int) -> dict:
-        """The grid values of member ``member`` (flat index in grid order)."""
+        """The grid values of member ``member`` (flat index in grid order).
+
+        Parameters
+        ----------
+        member : int
+            Flat index in grid order, ``0 <= member < size``.
+
+        Returns
+        -------
+        dict
+            One value per axis of :data:`AXES`.
+        """
         idx = np.unravel_index(member, self.shape)
         return {a: self.grid[a][int(i)] for a, i in zip(AXES, idx)}
 
@@ -103,7 +125,13 @@ class Spec:
         return np.linspace(0.0, tm["t_end"], tm["points"])
 
     def chunks(self) -> list[tuple[int, ...]]:
-        """The members of each chunk: grouped by shape ``(depth, width)``, in grid order."""
+        """The members of each chunk: grouped by shape ``(depth, width)``, in grid order.
+
+        Returns
+        -------
+        list of tuple of int
+            The members of each chunk; a chunk's number is its index here.
+        """
         groups: dict[tuple, list[int]] = {}
         for m in range(self.size):
             p = self.point(m)
@@ -112,7 +140,12 @@ class Spec:
         return [tuple(ms[k:k + size]) for ms in groups.values() for k in range(0, len(ms), size)]
 
     def document(self) -> dict:
-        """The spec as a dict that :func:`read` accepts (JSON-safe: ``inf`` as "inf")."""
+        """The spec as a dict that :func:`read` accepts (JSON-safe: ``inf`` as "inf").
+
+        Returns
+        -------
+        dict
+        """
         def enc(x):
             return "inf" if isinstance(x, float) and math.isinf(x) else x
 
@@ -131,7 +164,12 @@ class Spec:
 
     # -- what a member runs -----------------------------------------------------------------
     def make_task(self) -> Task:
-        """The sweep's task (shared by every member)."""
+        """The sweep's task (shared by every member).
+
+        Returns
+        -------
+        Task
+        """
         tk = self.task
         if tk["kind"] == "teacher_student":
             return Task.teacher_student(n=tk["n"], rank=tk["rank"], noise=tk["noise"],
@@ -140,12 +178,36 @@ class Spec:
                     None if tk["input_cov"] is None else np.asarray(tk["input_cov"], float))
 
     def widths(self, depth: int, width: int, task: Task) -> tuple[int, ...]:
-        """``(n_0, width, ..., width, n_d)`` with the task's input and output widths."""
+        """``(n_0, width, ..., width, n_d)`` with the task's input and output widths.
+
+        Parameters
+        ----------
+        depth, width : int
+            The member's depth and hidden width.
+        task : Task
+            The sweep's task (its shape gives ``n_0`` and ``n_d``).
+
+        Returns
+        -------
+        tuple of int
+        """
         n_out, n_in = task.target.shape
         return (n_in,) + (width,) * (depth - 1) + (n_out,)
 
     def make_network(self, point: dict, task: Task) -> Network:
-        """The initial network of the member at ``point`` (from its seed alone)."""
+        """The initial network of the member at ``point`` (from its seed alone).
+
+        Parameters
+        ----------
+        point : dict
+            The member's grid values (:meth:`point`).
+        task : Task
+            The sweep's task.
+
+        Returns
+        -------
+        Network
+        """
         widths = self.widths(point["depth"], point["width"], task)
         if self.init["kind"] == "random":
             return Network.random(widths, scale=point["scale"], seed=point["seed"])
@@ -156,7 +218,17 @@ class Spec:
 
     @staticmethod
     def make_rule(point: dict) -> R.Rule:
-        """The rule of the member at ``point``: ngd(q, damping, block) -> l2, clip, decay."""
+        """The rule of the member at ``point``: ngd(q, damping, block) -> l2, clip, decay.
+
+        Parameters
+        ----------
+        point : dict
+            The member's grid values (:meth:`point`).
+
+        Returns
+        -------
+        Rule
+        """
         parts = [R.ngd(point["q"], damping=point["damping"],
                        block_diagonal=point["block_diagonal"])]
         if point["l2"]:
@@ -170,8 +242,22 @@ class Spec:
 
 # -- reading and checking ------------------------------------------------------------------
 def read(source) -> Spec:
-    """A :class:`Spec` from a TOML file path, a TOML string (containing a newline or ``=``),
-    or a dict of the tables. Raises :class:`SpecError` (a ``ValueError``) naming the key."""
+    """A :class:`Spec` from a TOML file, a TOML string or a dict of the tables.
+
+    Parameters
+    ----------
+    source : str, dict or Spec
+        A path, a TOML string (one containing a newline or ``=``), or the tables as a dict.
+
+    Returns
+    -------
+    Spec
+
+    Raises
+    ------
+    SpecError
+        A ``ValueError`` naming the table and key that is wrong.
+    """
     if isinstance(source, Spec):
         return source
     if isinstance(source, dict):

@@ -212,7 +212,18 @@ def write_dataset(out: str, spec: Spec | None = None):
 
 
 def load(out: str):
-    """The sweep's Dataset: ``DIR/sweep.nc`` if written, else assembled from its chunks."""
+    """The sweep's Dataset: ``DIR/sweep.nc`` if written, else assembled from its chunks.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The sweep's folder.
+
+    Returns
+    -------
+    xarray.Dataset
+        Loaded into memory (the file is closed).
+    """
     import xarray as xr
 
     path = os.path.join(os.fspath(out), "sweep.nc")
