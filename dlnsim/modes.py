@@ -35,14 +35,43 @@ from dlnsim.solve.status import Status
 # -- the singular-mode vector field -----------------------------------------------------------
 def jacobian(sigma):
     """``j_i = prod_{k != i} sigma_k`` per mode (:func:`dlnsim.curvature.batched.mode_jacobian`);
-    any array namespace and leading dimensions (lists become float64 numpy arrays)."""
+    any array namespace and leading dimensions (lists become float64 numpy arrays).
+
+    Parameters
+    ----------
+    sigma : array_like
+        Layer strengths, shape ``(..., modes, d)``.
+
+    Returns
+    -------
+    array
+        ``j``, the same shape (a product of the others, never a quotient, so zeros are exact).
+    """
     return batched.mode_jacobian(_as_array(sigma))
 
 
 def mode_rule(q: float = 2.0, block_diagonal: bool = False, damping: float = 0.0,
               weight_decay: float = 0.0, max_speed: float | None = None) -> R.Rule:
     """The rule the keyword shorthand names: ``chain(ngd(q, damping, block_diagonal),
-    clip(max_speed), weight_decay(weight_decay))``."""
+    clip(max_speed), weight_decay(weight_decay))``.
+
+    Parameters
+    ----------
+    q : float
+        Curvature order, ``>= 1`` (``inf``: GD).
+    block_diagonal : bool
+        NGD-d (eqs 20, 21) instead of full q-NGD (eq 12).
+    damping : float
+        Levenberg-Marquardt ``eps >= 0``.
+    weight_decay : float
+        Decoupled decay ``lam >= 0``.
+    max_speed : float, optional
+        Clip the update's speed.
+
+    Returns
+    -------
+    Rule
+    """
     parts = [R.ngd(q, damping=damping, block_diagonal=block_diagonal)]
     if max_speed is not None:
         parts.append(R.clip(max_speed))
@@ -60,6 +89,23 @@ def velocity(sigma, target, q: float = 2.0, block_diagonal: bool = False,
     modes and layers of each leading index (per ensemble member), as :func:`dlnsim.rules.clip`
     does on full matrices. Any array namespace (numpy or torch); ``target`` broadcasts against
     ``sigma[..., 0]``.
+
+    Parameters
+    ----------
+    sigma : array_like
+        Layer strengths, shape ``(..., modes, d)``.
+    target : array_like
+        ``s*`` per mode, broadcasting against ``sigma[..., 0]``.
+    q, block_diagonal, damping, weight_decay, max_speed
+        The rule's keywords (:func:`mode_rule`), when ``rule`` is not given.
+    rule : Rule, optional
+        Any chain of gd, ngd, l2, clip and weight_decay.
+
+    Returns
+    -------
+    array
+        ``dsigma/dt``, the shape of ``sigma``: ``-sd j_i / ||j||^{2/q}`` for full q-NGD (eq 12),
+        ``-d^{-1/q} sd j_i |j_i|^{-2/q}`` for NGD-d (eqs 20, 21).
     """
     sigma = _as_array(sigma)
     target = _as_array(target)
@@ -80,7 +126,19 @@ def _as_array(x):
 
 @dataclass(frozen=True, eq=False)
 class ModeTrajectory:
-    """Singular-mode run: ``sigma`` of shape ``(T, modes, d)`` at times ``t``."""
+    """Singular-mode run: ``sigma`` of shape ``(T, modes, d)`` at times ``t``.
+
+    Parameters
+    ----------
+    t : numpy.ndarray
+        Save times reached.
+    sigma : numpy.ndarray
+        Strengths, shape ``(T, modes, d)`` (the map ``W(t)`` for end-to-end runs).
+    status : int
+        :class:`dlnsim.Status` of the run.
+    message : str
+        Why it stopped.
+    """
 
     t: np.ndarray
     sigma: np.ndarray
@@ -117,6 +175,30 @@ def simulate(sigma0, target, t, q: float = 2.0, block_diagonal: bool = False, lr
     (numpy default ``"DOP853"``) or the batched ``"dopri5"`` (torch default) / ``"rk4"``
     (step ``dt``); ``backend="torch"`` runs the same field on float64 tensors on ``device``.
     Other options as in :func:`dlnsim.simulate`.
+
+    Parameters
+    ----------
+    sigma0 : array_like
+        Initial strengths, shape ``(modes, d)``.
+    target : array_like
+        ``s*`` per mode, shape ``(modes,)``.
+    t : array_like
+        Save times (integer steps for ``method="discrete"``).
+    q, block_diagonal, damping, weight_decay, max_speed
+        The rule's keywords (:func:`mode_rule`), when ``rule`` is not given.
+    lr : float
+        Learning rate.
+    rule : Rule, optional
+        Any chain of gd, ngd, l2, clip and weight_decay.
+    method, solver, rtol, atol, dt, limits, quiet, backend, device
+        As in :func:`dlnsim.simulate`.
+    **legacy
+        Deprecated ``max_norm=``, ``max_steps=``, ``min_step=`` (use ``limits``).
+
+    Returns
+    -------
+    ModeTrajectory
+        ``sigma`` of shape ``(T, modes, d)`` with ``status`` and ``message``.
     """
     s0 = V.as_matrix(sigma0, "sigma0")
     s_star = _vector(target, "target", s0.shape[0])
@@ -170,7 +252,19 @@ def _run(field, y0: np.ndarray, t, solver: str, rtol: float, atol: float,
 
 # -- the balanced map ODE (eq 17) -------------------------------------------------------------
 def exponent(d: int, q: float) -> float:
-    """``p = 2 (d - 1)(q - 1) / (d q)`` (Huh 2020, eq 17); ``2 (d - 1)/d`` at ``q = inf``."""
+    """``p = 2 (d - 1)(q - 1) / (d q)`` (Huh 2020, eq 17); ``2 (d - 1)/d`` at ``q = inf``.
+
+    Parameters
+    ----------
+    d : int
+        Depth.
+    q : float
+        Curvature order, ``>= 1`` (``inf``: GD).
+
+    Returns
+    -------
+    float
+    """
     d = _depth(d)
     q = V.order_q(q)
     if math.isinf(q):
@@ -179,14 +273,46 @@ def exponent(d: int, q: float) -> float:
 
 
 def calibrated_rate(lr: float, d: int, q: float) -> float:
-    """Depth-calibrated learning rate ``etabar = lr d^{1 - 1/q}`` (eq 17)."""
+    """Depth-calibrated learning rate ``etabar = lr d^{1 - 1/q}`` (eq 17).
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate ``> 0``.
+    d : int
+        Depth.
+    q : float
+        Curvature order.
+
+    Returns
+    -------
+    float
+    """
     q = V.order_q(q)
     return V.positive(lr, "lr") * _depth(d) ** (1.0 - (0.0 if math.isinf(q) else 1.0 / q))
 
 
 def map_velocity(sbar: np.ndarray, target: np.ndarray, d: int, q: float,
                  lr: float = 1.0) -> np.ndarray:
-    """``dsbar/dt = -etabar (sbar - s*) |sbar|^p`` for balanced modes (eq 17)."""
+    """``dsbar/dt = -etabar (sbar - s*) |sbar|^p`` for balanced modes (eq 17).
+
+    Parameters
+    ----------
+    sbar : array_like
+        Map strengths.
+    target : array_like
+        ``s*``, broadcasting against ``sbar``.
+    d : int
+        Depth.
+    q : float
+        Curvature order.
+    lr : float
+        Learning rate.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
     sbar = np.asarray(sbar, dtype=float)
     return -calibrated_rate(lr, d, q) * (sbar - target) * np.abs(sbar) ** exponent(d, q)
 
@@ -194,7 +320,27 @@ def map_velocity(sbar: np.ndarray, target: np.ndarray, d: int, q: float,
 def simulate_map(sbar0, target, t, d: int, q: float, lr: float = 1.0, solver: str = "DOP853",
                  rtol: float = 1e-12, atol: float = 1e-14, limits: Limits | None = None,
                  quiet: bool = True) -> ModeTrajectory:
-    """Integrate eq 17 for each mode; returns a trajectory with ``sigma`` of shape (T, m, 1)."""
+    """Integrate eq 17 for each mode; returns a trajectory with ``sigma`` of shape (T, m, 1).
+
+    Parameters
+    ----------
+    sbar0, target : array_like
+        Initial map strengths and ``s*``, one per mode.
+    t : array_like
+        Save times.
+    d : int
+        Depth.
+    q : float
+        Curvature order.
+    lr : float
+        Learning rate.
+    solver, rtol, atol, limits, quiet
+        A scipy one-step method and its tolerances; as in :func:`dlnsim.simulate`.
+
+    Returns
+    -------
+    ModeTrajectory
+    """
     d, q = _depth(d), V.order_q(q)
     return simulate_map_exponent(sbar0, target, t, exponent(d, q), calibrated_rate(lr, d, q),
                                  solver, rtol, atol, limits, quiet)
@@ -204,7 +350,26 @@ def simulate_map_exponent(sbar0, target, t, p: float, etabar: float = 1.0,
                           solver: str = "DOP853", rtol: float = 1e-12, atol: float = 1e-14,
                           limits: Limits | None = None, quiet: bool = True) -> ModeTrajectory:
     """Integrate ``dsbar/dt = -etabar (sbar - s*) |sbar|^p`` for any exponent ``p >= 0``
-    (e.g. the ``d -> inf`` GD limit ``p = 2``)."""
+    (e.g. the ``d -> inf`` GD limit ``p = 2``).
+
+    Parameters
+    ----------
+    sbar0, target : array_like
+        Initial map strengths and ``s*``, one per mode.
+    t : array_like
+        Save times.
+    p : float
+        The exponent, ``>= 0``.
+    etabar : float
+        The rate ``> 0``.
+    solver, rtol, atol, limits, quiet
+        As in :func:`simulate_map`.
+
+    Returns
+    -------
+    ModeTrajectory
+        ``sigma`` of shape ``(T, modes, 1)``.
+    """
     s0 = _vector(sbar0, "sbar0")
     s_star = _vector(target, "target", s0.shape[0])
     p = V.nonnegative(p, "p")
@@ -226,6 +391,26 @@ def end_to_end_velocity(w: np.ndarray, target: np.ndarray, d: int, q: float,
     basis of ``W`` (claim scale.end_to_end): the map evolves on its own, whatever the hidden
     layers. ``q = inf`` is the end-to-end dynamics of gradient descent (Arora et al. 2018);
     ``q = 1`` gives ``-P (W - W*)`` with ``P`` the projection onto the range of ``K_W``.
+
+    Parameters
+    ----------
+    w : numpy.ndarray
+        The map ``W``, shape ``(n_d, n_0)``.
+    target : numpy.ndarray
+        ``W*``, the same shape.
+    d : int
+        Depth.
+    q : float
+        Curvature order.
+    damping : float
+        Levenberg-Marquardt ``eps``.
+    rcond : float
+        Pseudo-inverse cutoff relative to the largest eigenvalue of ``K_W``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``dW/dt``, the shape of ``w``.
     """
     u, v, lam = batched.balanced_svd(np.asarray(w, dtype=float), d)
     gain = lam * inverse_power(lam, q, damping, rcond)
@@ -237,7 +422,29 @@ def simulate_end_to_end(w0, target, t, d: int, q: float, lr: float = 1.0,
                         atol: float = 1e-12, limits: Limits | None = None,
                         quiet: bool = True) -> ModeTrajectory:
     """Integrate :func:`end_to_end_velocity` from the map ``w0``; ``sigma`` holds ``W(t)``
-    with shape ``(T, n_d, n_0)``."""
+    with shape ``(T, n_d, n_0)``.
+
+    Parameters
+    ----------
+    w0, target : array_like
+        Initial map and ``W*``, shape ``(n_d, n_0)``.
+    t : array_like
+        Save times.
+    d : int
+        Depth.
+    q : float
+        Curvature order.
+    lr : float
+        Learning rate.
+    damping : float
+        Levenberg-Marquardt ``eps``.
+    solver, rtol, atol, limits, quiet
+        As in :func:`simulate_map`.
+
+    Returns
+    -------
+    ModeTrajectory
+    """
     w0 = V.as_matrix(w0, "w0")
     w_star = V.as_matrix(target, "target", w0.shape)
     d, q, lr = _depth(d), V.order_q(q), V.positive(lr, "lr")

@@ -34,7 +34,19 @@ def _d(d):
 
 
 def exponent(d=None, q=None) -> sp.Expr:
-    """``p(d, q) = 2 (d - 1)(q - 1) / (d q)`` (eq 17); ``q = inf`` and ``d = inf`` as limits."""
+    """``p(d, q) = 2 (d - 1)(q - 1) / (d q)`` (eq 17); ``q = inf`` and ``d = inf`` as limits.
+
+    Parameters
+    ----------
+    d : int, sympy.Expr or None
+        Depth (``sympy.oo`` for the limit; None keeps the symbol ``d``).
+    q : float, sympy.Expr or None
+        Curvature order (``inf`` or ``sympy.oo`` for GD; None keeps the symbol ``q``).
+
+    Returns
+    -------
+    sympy.Expr
+    """
     dd, qq = _d(d), _q(q)
     expr = 2 * (d_sym - 1) * (q_sym - 1) / (d_sym * q_sym)
     expr = sp.limit(expr, q_sym, sp.oo) if qq is sp.oo else expr.subs(q_sym, qq)
@@ -43,14 +55,40 @@ def exponent(d=None, q=None) -> sp.Expr:
 
 
 def calibrated_rate(d=None, q=None, lr=1) -> sp.Expr:
-    """Depth-calibrated learning rate ``etabar = lr d^{1 - 1/q}`` (eq 17)."""
+    """Depth-calibrated learning rate ``etabar = lr d^{1 - 1/q}`` (eq 17).
+
+    Parameters
+    ----------
+    d : int, sympy.Expr or None
+        Depth (``sympy.oo`` for the limit; None keeps the symbol ``d``).
+    q : float, sympy.Expr or None
+        Curvature order (``inf`` or ``sympy.oo`` for GD; None keeps the symbol ``q``).
+    lr : number or sympy.Expr
+        Learning rate.
+
+    Returns
+    -------
+    sympy.Expr
+    """
     qq = _q(q)
     power = 1 if qq is sp.oo else 1 - 1 / qq
     return sp.nsimplify(lr) * _d(d) ** power
 
 
 def effective_depth(d=None, q=None) -> sp.Expr:
-    """``d_eff = d q / (d + q - 1)`` (eq 18); limits for infinite ``d`` or ``q``."""
+    """``d_eff = d q / (d + q - 1)`` (eq 18); limits for infinite ``d`` or ``q``.
+
+    Parameters
+    ----------
+    d : int, sympy.Expr or None
+        Depth (``sympy.oo`` for the limit; None keeps the symbol ``d``).
+    q : float, sympy.Expr or None
+        Curvature order (``inf`` or ``sympy.oo`` for GD; None keeps the symbol ``q``).
+
+    Returns
+    -------
+    sympy.Expr
+    """
     dd, qq = _d(d), _q(q)
     expr = d_sym * q_sym / (d_sym + q_sym - 1)
     expr = sp.limit(expr, q_sym, sp.oo) if qq is sp.oo else expr.subs(q_sym, qq)
@@ -63,6 +101,16 @@ def table1() -> dict[tuple, sp.Expr]:
 
     The infinite entries are sympy limits of the general formula (taken in both orders for the
     corner ``d, q -> oo``, which must agree).
+
+    Returns
+    -------
+    dict
+        ``{(d, q): p}``.
+
+    Raises
+    ------
+    ArithmeticError
+        If the two orders of the double limit disagree.
     """
     out = {}
     for d in (1, 2, sp.oo):
@@ -77,7 +125,19 @@ def table1() -> dict[tuple, sp.Expr]:
 
 # -- the balanced map ODE ---------------------------------------------------------------------
 def map_rhs(p, sbar=s) -> sp.Expr:
-    """Right-hand side of eq 17: ``-etabar (sbar - s*) sbar^p``."""
+    """Right-hand side of eq 17: ``-etabar (sbar - s*) sbar^p``.
+
+    Parameters
+    ----------
+    p : number or sympy.Expr
+        The exponent.
+    sbar : sympy.Expr
+        The map strength (default the symbol ``sbar``).
+
+    Returns
+    -------
+    sympy.Expr
+    """
     return -eta * (sbar - s_star) * sbar ** sp.nsimplify(p)
 
 
@@ -86,6 +146,23 @@ def closed_form(p, zero_init: bool = False) -> sp.Expr:
 
     The paper's forms (section 4) are the ``zero_init`` cases for p = 0, 1/2; the general-init
     forms are derived here (atanh shift for p = 1/2).
+
+    Parameters
+    ----------
+    p : number
+        0, 1/2 or 1.
+    zero_init : bool
+        Start from 0 (p < 1 only) instead of the symbol ``s_0``.
+
+    Returns
+    -------
+    sympy.Expr
+        ``sbar(t)`` in the symbols ``t``, ``s_star``, ``s_0``, ``etabar``.
+
+    Raises
+    ------
+    ValueError
+        Another ``p``, or ``zero_init`` with ``p >= 1``.
     """
     p = sp.nsimplify(p)
     init = sp.Integer(0) if zero_init else s0
@@ -105,6 +182,16 @@ def implicit_time(p) -> sp.Expr:
 
     For p = 2 this is the paper's implicit solution; for general p sympy returns it in closed
     form where it can (see :func:`implicit_time_hyper` for any real p != 1).
+
+    Parameters
+    ----------
+    p : number
+        The exponent.
+
+    Returns
+    -------
+    sympy.Expr
+        ``t`` as a function of the symbol ``sbar``.
     """
     u = sp.Symbol("u", positive=True)
     p = sp.nsimplify(p)
@@ -114,7 +201,17 @@ def implicit_time(p) -> sp.Expr:
 
 def implicit_time_hyper(p) -> sp.Expr:
     """``t(sbar)`` for any ``p != 1`` through ``2F1``: with ``F(u) = u^{1-p}/(1-p)
-    2F1(1, 1-p; 2-p; u)``, ``t = s*^{-p} (F(sbar/s*) - F(s_0/s*)) / etabar``."""
+    2F1(1, 1-p; 2-p; u)``, ``t = s*^{-p} (F(sbar/s*) - F(s_0/s*)) / etabar``.
+
+    Parameters
+    ----------
+    p : number
+        The exponent, ``!= 1``.
+
+    Returns
+    -------
+    sympy.Expr
+    """
     p = sp.nsimplify(p)
     if p == 1:
         raise ValueError("p = 1 has the logistic closed form")
@@ -130,6 +227,17 @@ def ode_residual(p, expr: sp.Expr) -> sp.Expr:
 
     After differentiating, each ``tanh`` argument (positive for t > 0) is replaced by a positive
     dummy so that ``sqrt(tanh(x)^2) = tanh(x)``, and hyperbolic functions are written as exps.
+
+    Parameters
+    ----------
+    p : number
+        The exponent.
+    expr : sympy.Expr
+        A candidate ``sbar(t)``.
+
+    Returns
+    -------
+    sympy.Expr
     """
     r = sp.diff(expr, t) - map_rhs(p, expr)
     args = {a.args[0] for a in r.atoms(sp.tanh)}
@@ -138,7 +246,19 @@ def ode_residual(p, expr: sp.Expr) -> sp.Expr:
 
 
 def implicit_residual(p, t_of_s: sp.Expr) -> sp.Expr:
-    """``dt/dsbar - 1 / rhs(sbar)`` (0 when ``t(sbar)`` inverts a solution of eq 17)."""
+    """``dt/dsbar - 1 / rhs(sbar)`` (0 when ``t(sbar)`` inverts a solution of eq 17).
+
+    Parameters
+    ----------
+    p : number
+        The exponent.
+    t_of_s : sympy.Expr
+        A candidate ``t(sbar)``.
+
+    Returns
+    -------
+    sympy.Expr
+    """
     return sp.simplify(sp.diff(t_of_s, s) - 1 / map_rhs(p, s))
 
 
@@ -149,6 +269,23 @@ def half_max_time(d: int, q: float, target: float, lr: float = 1.0,
     ``t_1/2 = s*^{-p} / etabar * int_{u_0}^{1/2} u^{-p} / (1 - u) du`` with ``u_0 = init / s*``:
     ``(1/2)^{1-p} 2F1(1, 1-p; 2-p; 1/2) / (1-p)`` from zero, mpmath quadrature otherwise.
     It scales as ``s*^{-p}`` at fixed ``u_0`` (claim huh.timescale).
+
+    Parameters
+    ----------
+    d : int
+        Depth.
+    q : float
+        Curvature order.
+    target : float
+        ``s* > 0``.
+    lr : float
+        Learning rate.
+    init : float, optional
+        ``sbar(0)``, strictly between 0 and ``target / 2``; needed for ``p >= 1``.
+
+    Returns
+    -------
+    float
     """
     return half_max_time_exponent(float(exponent(d, q)), target,
                                   float(calibrated_rate(d, q, lr)), init)
@@ -156,7 +293,23 @@ def half_max_time(d: int, q: float, target: float, lr: float = 1.0,
 
 def half_max_time_exponent(p: float, target: float, etabar: float = 1.0,
                            init: float | None = None) -> float:
-    """:func:`half_max_time` for a given exponent ``p`` and rate ``etabar``."""
+    """:func:`half_max_time` for a given exponent ``p`` and rate ``etabar``.
+
+    Parameters
+    ----------
+    p : float
+        The exponent.
+    target : float
+        ``s* > 0``.
+    etabar : float
+        The rate.
+    init : float, optional
+        ``sbar(0)``, as in :func:`half_max_time`.
+
+    Returns
+    -------
+    float
+    """
     p = float(p)
     if init is None:
         if p >= 1:
@@ -175,7 +328,25 @@ def half_max_time_exponent(p: float, target: float, etabar: float = 1.0,
 
 
 def escape_exponent(d: int, q: float) -> sp.Expr:
-    """Near zero (p < 1), ``sbar(t) ~ ((1 - p) etabar s* t)^{1/(1-p)}``: growth exponent."""
+    """Near zero (p < 1), ``sbar(t) ~ ((1 - p) etabar s* t)^{1/(1-p)}``: growth exponent.
+
+    Parameters
+    ----------
+    d : int
+        Depth.
+    q : float
+        Curvature order.
+
+    Returns
+    -------
+    sympy.Expr
+        ``1 / (1 - p)``.
+
+    Raises
+    ------
+    ValueError
+        For ``p >= 1`` (no finite-time escape).
+    """
     p = exponent(d, q)
     if p >= 1:
         raise ValueError("no finite-time escape for p >= 1")
@@ -191,7 +362,22 @@ def _mode_symbols(d: int):
 
 
 def mode_velocity(d: int, q, block_diagonal: bool) -> tuple:
-    """Symbolic eqs 12 and 20/21 (unit rate, ``sigma_i > 0``): ``(sigma, sigma_dot)``."""
+    """Symbolic eqs 12 and 20/21 (unit rate, ``sigma_i > 0``): ``(sigma, sigma_dot)``.
+
+    Parameters
+    ----------
+    d : int
+        Depth.
+    q : number or sympy.Expr
+        Curvature order.
+    block_diagonal : bool
+        NGD-d (eqs 20, 21) instead of eq 12.
+
+    Returns
+    -------
+    tuple
+        ``(sigma, sigma_dot)``: the symbols and their velocities.
+    """
     qq = _q(q)
     sig, sbar, j = _mode_symbols(d)
     sd = sbar - s_star
@@ -205,7 +391,21 @@ def mode_velocity(d: int, q, block_diagonal: bool) -> tuple:
 
 def conserved_quantity(kind: str, a, b, q=None) -> sp.Expr:
     """The constants of motion: hyperbolic (eq 6), ratio (NGD-d), difference (sqrt-NGD-d) and
-    the power difference of footnote 4 for q-NGD-d."""
+    the power difference of footnote 4 for q-NGD-d.
+
+    Parameters
+    ----------
+    kind : str
+        ``"hyperbolic"``, ``"ratio"``, ``"difference"`` or ``"power"``.
+    a, b : sympy.Expr
+        Two layers' strengths.
+    q : number, optional
+        The order, for ``"power"``.
+
+    Returns
+    -------
+    sympy.Expr
+    """
     if kind == "hyperbolic":
         return a**2 - b**2
     if kind == "ratio":
@@ -219,7 +419,24 @@ def conserved_quantity(kind: str, a, b, q=None) -> sp.Expr:
 
 
 def conservation_derivative(kind: str, d: int, q, block_diagonal: bool) -> sp.Expr:
-    """``d/dt`` of the conserved quantity of layers 1, 2 along the rule, simplified."""
+    """``d/dt`` of the conserved quantity of layers 1, 2 along the rule, simplified.
+
+    Parameters
+    ----------
+    kind : str
+        As in :func:`conserved_quantity`.
+    d : int
+        Depth.
+    q : number or sympy.Expr
+        Curvature order.
+    block_diagonal : bool
+        NGD-d instead of full q-NGD.
+
+    Returns
+    -------
+    sympy.Expr
+        0 when the quantity is conserved.
+    """
     sig, vel = mode_velocity(d, q, block_diagonal)
     c = conserved_quantity(kind, sig[0], sig[1], q)
     rate = sum(sp.diff(c, si) * vi for si, vi in zip(sig, vel))
@@ -228,7 +445,19 @@ def conservation_derivative(kind: str, d: int, q, block_diagonal: bool) -> sp.Ex
 
 def map_dynamics_balanced(d: int, q) -> sp.Expr:
     """Eq 16 at balance minus eq 17: ``sum_i sigma_dot_i j_i`` with ``sigma_i = sbar^{1/d}``,
-    minus ``-etabar (sbar - s*) sbar^p`` at ``lr = 1``; simplifies to 0."""
+    minus ``-etabar (sbar - s*) sbar^p`` at ``lr = 1``; simplifies to 0.
+
+    Parameters
+    ----------
+    d : int
+        Depth.
+    q : number or sympy.Expr
+        Curvature order.
+
+    Returns
+    -------
+    sympy.Expr
+    """
     sig, vel = mode_velocity(d, q, False)
     _, _, j = _mode_symbols(d)
     rate = sum(v * ji for v, ji in zip(vel, j))
@@ -240,7 +469,17 @@ def map_dynamics_balanced(d: int, q) -> sp.Expr:
 # -- Gauss-Newton norms on small symbolic networks (Zhang et al.) -----------------------------
 def gn_norm_identity(widths=(2, 2, 2)) -> tuple[sp.Expr, sp.Expr]:
     """``theta^T G theta - d^2 ||W||_F^2`` and ``theta^T G_KFAC theta - d ||W||_F^2`` for a
-    symbolic network with whitened inputs; both expand to 0 (Theorem 1)."""
+    symbolic network with whitened inputs; both expand to 0 (Theorem 1).
+
+    Parameters
+    ----------
+    widths : sequence of int
+        The symbolic network's widths (small: the expansion grows fast).
+
+    Returns
+    -------
+    tuple of sympy.Expr
+    """
     d = len(widths) - 1
     ws = [sp.Matrix(widths[i + 1], widths[i], lambda r, c, i=i: sp.Symbol(f"w{i}_{r}{c}"))
           for i in range(d)]
