@@ -49,7 +49,13 @@ def interrupted_message(when: str) -> str:
 class Results(list):
     """Results of a batch of checks or runs (``dlnsim verify``, ``validate-backend``), in
     order; ``interrupted`` is True when Ctrl-C stopped the batch (the list then holds what
-    finished before it) and ``total`` is the number selected."""
+    finished before it) and ``total`` is the number selected.
+
+    Parameters
+    ----------
+    iterable : iterable, optional
+        The results so far.
+    """
 
     interrupted: bool = False
     total: int = 0

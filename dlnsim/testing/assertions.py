@@ -54,6 +54,27 @@ def assert_conserved(traj, quantity: str | Callable = "imbalance", rtol: float =
     a mode run ``sigma_i^2 - sigma_{i+1}^2``) or a function of one saved state: a
     :class:`dlnsim.Network` for full-matrix runs, the ``(modes, d)`` strengths for mode runs.
     Fails when ``max_t |q(t) - q(0)| > atol + rtol * max |q(0)|``; returns that drift.
+
+    Parameters
+    ----------
+    traj : Trajectory or ModeTrajectory
+        The run.
+    quantity : str or callable
+        ``"imbalance"`` or a function of one saved state.
+    rtol, atol : float
+        The tolerance is ``atol + rtol * scale``, scale the reference's size.
+    allow_incomplete : bool
+        Check the part of a run that stopped early instead of failing on it.
+
+    Returns
+    -------
+    float
+        The drift ``max_t |q(t) - q(0)|``.
+
+    Raises
+    ------
+    AssertionError
+        With the drift, where it occurred and the tolerance.
     """
     rtol, atol = _tolerances(rtol, atol)
     _complete(traj, allow_incomplete)
@@ -95,7 +116,27 @@ def assert_conserved(traj, quantity: str | Callable = "imbalance", rtol: float =
 def assert_trajectories_close(a, b, rtol: float = 1e-8, atol: float = 0.0,
                               allow_incomplete: bool = False) -> float:
     """Assert that two runs agree: same save times, and every layer's weights (or the mode
-    strengths) within ``atol + rtol * max |b|``. Returns the worst absolute deviation."""
+    strengths) within ``atol + rtol * max |b|``. Returns the worst absolute deviation.
+
+    Parameters
+    ----------
+    a, b : Trajectory or ModeTrajectory
+        Two runs of the same kind (``b`` is the reference).
+    rtol, atol : float
+        The tolerance is ``atol + rtol * scale``, scale the reference's size.
+    allow_incomplete : bool
+        Check the part of a run that stopped early instead of failing on it.
+
+    Returns
+    -------
+    float
+        The worst absolute deviation.
+
+    Raises
+    ------
+    AssertionError
+        With the deviation, the layer and time where it occurred and the tolerance.
+    """
     rtol, atol = _tolerances(rtol, atol)
     _complete(a, allow_incomplete, "a")
     _complete(b, allow_incomplete, "b")
@@ -137,6 +178,29 @@ def assert_matches_closed_form(traj, formula, rtol: float = 1e-8, atol: float = 
     only free symbol is :data:`dlnsim.symbolic.t`; its values must broadcast against
     ``of(traj)`` (default: ``traj.map``, i.e. ``W(t)`` of shape ``(T, n_d, n_0)`` for full
     runs and ``sbar(t)`` of shape ``(T, modes)`` for mode runs). Returns the worst deviation.
+
+    Parameters
+    ----------
+    traj : Trajectory or ModeTrajectory
+        The run.
+    formula : callable or sympy.Expr
+        Of the save times (or in :data:`dlnsim.symbolic.t`).
+    rtol, atol : float
+        The tolerance is ``atol + rtol * scale``, scale the reference's size.
+    of : callable, optional
+        What to compare (default the map).
+    allow_incomplete : bool
+        Check the part of a run that stopped early instead of failing on it.
+
+    Returns
+    -------
+    float
+        The worst deviation.
+
+    Raises
+    ------
+    AssertionError
+        With the deviation, the time where it occurred and the tolerance.
     """
     rtol, atol = _tolerances(rtol, atol)
     _complete(traj, allow_incomplete)
@@ -186,7 +250,29 @@ def assert_velocity_matches_dense(net: Network, task: Task, rule: Rule, rtol: fl
                                   atol: float = 0.0) -> float:
     """Assert ``rule.velocity(net, task)`` equals :func:`dense_velocity` (the slow, obvious
     reference) within ``atol + rtol * ||dense||``; returns ``||fast - dense||`` (2-norm over
-    all layers)."""
+    all layers).
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    task : Task
+        Its task.
+    rule : Rule
+        The rule under test (a transform of your own needs ``dense(v, ctx)``).
+    rtol, atol : float
+        The tolerance is ``atol + rtol * ||dense||``.
+
+    Returns
+    -------
+    float
+        ``||fast - dense||``.
+
+    Raises
+    ------
+    AssertionError
+        With the error, its size relative to the reference, the widths and the tolerance.
+    """
     rtol, atol = _tolerances(rtol, atol)
     fast = np.concatenate([np.ravel(v) for v in rule.velocity(net, task)])
     slow = np.concatenate([np.ravel(v) for v in dense_velocity(net, task, rule)])

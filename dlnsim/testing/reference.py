@@ -23,7 +23,17 @@ from dlnsim.task import Task
 
 
 def full_map(weights) -> np.ndarray:
-    """``w_d...w_1`` by plain repeated products."""
+    """``w_d...w_1`` by plain repeated products.
+
+    Parameters
+    ----------
+    weights : sequence of array_like
+        The layers, input first.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
     m = np.asarray(weights[0], dtype=float)
     for w in weights[1:]:
         m = np.asarray(w, dtype=float) @ m
@@ -31,7 +41,18 @@ def full_map(weights) -> np.ndarray:
 
 
 def dense_jacobian(weights) -> np.ndarray:
-    """``J``: (n_d n_0) x P, columns ordered layer by layer, row-major within a layer."""
+    """``J``: (n_d n_0) x P, columns ordered layer by layer, row-major within a layer.
+
+    Parameters
+    ----------
+    weights : sequence of array_like
+        The layers, input first.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_d n_0, P)``.
+    """
     base = full_map(weights)
     cols = []
     for i, w in enumerate(weights):
@@ -50,14 +71,42 @@ def sqrtm_spd(s: np.ndarray) -> np.ndarray:
 
 
 def dense_gauss_newton(weights, cov=None) -> np.ndarray:
-    """``H = J_R^T J_R`` with ``J_R = (I kron R) J`` (row-major vec of ``dW R``)."""
+    """``H = J_R^T J_R`` with ``J_R = (I kron R) J`` (row-major vec of ``dW R``).
+
+    Parameters
+    ----------
+    weights : sequence of array_like
+        The layers, input first.
+    cov : array_like, optional
+        ``S`` (default the identity).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``P x P``.
+    """
     cov = np.eye(np.shape(weights[0])[1]) if cov is None else np.asarray(cov, dtype=float)
     jr = np.kron(np.eye(np.shape(weights[-1])[0]), sqrtm_spd(cov)) @ dense_jacobian(weights)
     return jr.T @ jr
 
 
 def dense_gradient(weights, target, cov=None) -> np.ndarray:
-    """``g = J^T vec(Delta S)`` with the perturbation Jacobian."""
+    """``g = J^T vec(Delta S)`` with the perturbation Jacobian.
+
+    Parameters
+    ----------
+    weights : sequence of array_like
+        The layers, input first.
+    target : array_like
+        ``W*``.
+    cov : array_like, optional
+        ``S`` (default the identity).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(P,)``.
+    """
     cov = np.eye(np.shape(weights[0])[1]) if cov is None else np.asarray(cov, dtype=float)
     return dense_jacobian(weights).T @ ((full_map(weights) - target) @ cov).ravel()
 
@@ -65,7 +114,25 @@ def dense_gradient(weights, target, cov=None) -> np.ndarray:
 def dense_power(h: np.ndarray, v: np.ndarray, q: float, damping: float = 0.0,
                 rcond: float = 1e-12) -> np.ndarray:
     """``f(H) v`` by ``numpy.linalg.eigh``: ``(l + eps)^{-1/q}``, or ``l^{-1/q}`` above
-    ``rcond * l_max`` and 0 below (the pseudo-inverse); the identity for ``q = inf``."""
+    ``rcond * l_max`` and 0 below (the pseudo-inverse); the identity for ``q = inf``.
+
+    Parameters
+    ----------
+    h : numpy.ndarray
+        A symmetric PSD matrix.
+    v : numpy.ndarray
+        A vector.
+    q : float
+        The order (``inf``: identity).
+    damping : float
+        ``eps``.
+    rcond : float
+        The pseudo-inverse's relative cutoff.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
     if math.isinf(q):
         return np.array(v, dtype=float)
     e, u = np.linalg.eigh(0.5 * (h + h.T))
@@ -83,8 +150,19 @@ def flat(arrays) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DenseContext:
-    """What a dense transform may use: the dense Gauss-Newton matrix ``h``, the flat weights
-    ``theta``, each layer's slice of the flat vector, and the depth."""
+    """What a dense transform may use.
+
+    Parameters
+    ----------
+    h : numpy.ndarray
+        The dense Gauss-Newton matrix.
+    theta : numpy.ndarray
+        The flat weights.
+    slices : tuple of slice
+        Each layer's part of the flat vector.
+    depth : int
+        The number of layers.
+    """
 
     h: np.ndarray
     theta: np.ndarray
@@ -119,6 +197,25 @@ def dense_velocity(net: Network, task: Task, rule: Rule) -> tuple[np.ndarray, ..
 
     A transform of the user's own is used through its ``dense(v, ctx)`` method
     (:class:`DenseContext`); stateful or stochastic rules have no velocity and are refused.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    task : Task
+        Its task.
+    rule : Rule
+        A continuous-time rule.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        One array per layer.
+
+    Raises
+    ------
+    TypeError
+        A stateful rule, or a transform without a dense form.
     """
     from dlnsim.rules.fields import NGD
 

@@ -32,7 +32,22 @@ from dlnsim.verify.registry import REGISTRY, CheckResult, Outcome, claim, select
 def run(only: str | None = None, quiet: bool = True, builtin: bool = True) -> Results:
     """Run the registered claims matching the glob ``only`` (the catalogue's unless
     ``builtin`` is False, and any of the user's); a progress bar unless ``quiet``. Ctrl-C stops
-    after the claims finished so far, which are returned (``Results.interrupted``)."""
+    after the claims finished so far, which are returned (``Results.interrupted``).
+
+    Parameters
+    ----------
+    only : str, optional
+        A glob over claim IDs (all when None).
+    quiet : bool
+        Hide the progress bar.
+    builtin : bool
+        Include the catalogue's claims.
+
+    Returns
+    -------
+    Results
+        One :class:`CheckResult` per claim, in order.
+    """
     from tqdm.auto import tqdm
 
     from dlnsim.solve import reraise_interrupts

@@ -51,7 +51,24 @@ def _one_line(exc: BaseException, prefer: str) -> str:
 
 def load(source: str, label: str = "claims") -> list[Claim]:
     """Import the claims of ``source``, a ``.py`` file or an importable module name; return
-    the claims it registered (in order). ``label`` names the source in error messages."""
+    the claims it registered (in order). ``label`` names the source in error messages.
+
+    Parameters
+    ----------
+    source : str
+        A file path or a module name.
+    label : str
+        Names the source in error messages (``--claims``, an entry point).
+
+    Returns
+    -------
+    list of Claim
+
+    Raises
+    ------
+    ClaimLoadError
+        One line naming the file and line: a missing file, an import error, a duplicate ID.
+    """
     if not isinstance(source, str) or not source.strip():
         raise ClaimLoadError(f"{label} must be a file path or a module name, got {source!r}")
     with _recording() as record:
@@ -90,14 +107,24 @@ def load(source: str, label: str = "claims") -> list[Claim]:
 
 
 def entry_point_sources() -> list[tuple[str, str]]:
-    """``(name, module)`` of every installed entry point in the group ``dlnsim.claims``."""
+    """``(name, module)`` of every installed entry point in the group ``dlnsim.claims``.
+
+    Returns
+    -------
+    list of tuple of str
+    """
     from importlib.metadata import entry_points
 
     return [(ep.name, ep.module) for ep in entry_points(group=GROUP)]
 
 
 def load_entry_points() -> list[Claim]:
-    """Load every installed package's claims (:func:`entry_point_sources`)."""
+    """Load every installed package's claims (:func:`entry_point_sources`).
+
+    Returns
+    -------
+    list of Claim
+    """
     out: list[Claim] = []
     for name, module in entry_point_sources():
         out += load(module, label=f"entry point {name!r} ({GROUP})")
@@ -105,7 +132,13 @@ def load_entry_points() -> list[Claim]:
 
 
 def unload(claims) -> None:
-    """Remove these claims from the registry (what :func:`load` added)."""
+    """Remove these claims from the registry (what :func:`load` added).
+
+    Parameters
+    ----------
+    claims : iterable of Claim
+        As :func:`load` returned them.
+    """
     for c in claims:
         if registry.REGISTRY.get(c.id) is c:
             del registry.REGISTRY[c.id]

@@ -20,6 +20,15 @@ class Outcome:
 
     ``holds`` carries the claim's other conditions (a symbolic residual that must be 0, an
     ordering of measured times); the claim passes when they hold and ``error <= tolerance``.
+
+    Parameters
+    ----------
+    error : float
+        The measured error (``inf`` when the check could not measure it).
+    details : str
+        What was measured, for the report.
+    holds : bool
+        Whether the claim's other conditions hold.
     """
 
     error: float
@@ -29,6 +38,24 @@ class Outcome:
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One claim's result, as ``dlnsim verify`` prints it and ``--json`` writes it.
+
+    Parameters
+    ----------
+    id, source, statement : str
+        The claim (its ID, where the paper states it, what it says).
+    passed : bool
+        ``holds`` and ``error <= tolerance``.
+    error, tolerance : float
+        Measured and allowed.
+    seconds : float
+        Time the check took.
+    details : str
+        What was measured.
+    origin : str
+        ``file:line`` of the check.
+    """
+
     id: str
     source: str
     statement: str
@@ -111,6 +138,27 @@ def claim(id: str, source: str, statement: str, tolerance: float):
     ``tolerance`` is the largest ``Outcome.error`` that passes. Registering an ID again from
     the same function (a module or notebook cell run twice) replaces it; from elsewhere it is
     an error naming both places.
+
+    Parameters
+    ----------
+    id : str
+        A stable ID, e.g. ``"mine.ngdd.ratio"``.
+    source : str
+        Where the claim is stated (paper, equation).
+    statement : str
+        What it says.
+    tolerance : float
+        The largest error that passes, ``>= 0``.
+
+    Returns
+    -------
+    callable
+        A decorator that registers ``fn`` and returns it unchanged.
+
+    Raises
+    ------
+    ValueError
+        An empty ID, a bad tolerance, or an ID registered from elsewhere.
     """
     if not isinstance(id, str) or not id.strip():
         raise ValueError(f"claim id must be a non-empty string, got {id!r}")
@@ -136,7 +184,24 @@ def claim(id: str, source: str, statement: str, tolerance: float):
 def select(only: str | None = None, builtin: bool = True) -> list[Claim]:
     """Registered claims whose ID matches the glob ``only`` (all when None), in registry
     order: the user's (registered by ``@claim`` or :func:`dlnsim.verify.load`) and, unless
-    ``builtin`` is False, the catalogue's."""
+    ``builtin`` is False, the catalogue's.
+
+    Parameters
+    ----------
+    only : str, optional
+        A glob over claim IDs.
+    builtin : bool
+        Include the catalogue's claims.
+
+    Returns
+    -------
+    list of Claim
+
+    Raises
+    ------
+    ValueError
+        A glob that matches no claim.
+    """
     pool = [c for c in REGISTRY.values() if builtin or not c.builtin]
     if only is None:
         return pool
@@ -148,5 +213,13 @@ def select(only: str | None = None, builtin: bool = True) -> list[Claim]:
 
 def write_json(results: list[CheckResult], path: str) -> None:
     """Write the list of ``{id, source, statement, passed, error, tolerance,
-    seconds}`` (plus details) atomically; infinite errors are written as null."""
+    seconds}`` (plus details) atomically; infinite errors are written as null.
+
+    Parameters
+    ----------
+    results : list of CheckResult
+        As :func:`dlnsim.verify.run` returns them.
+    path : str
+        The file (its folder must exist).
+    """
     _write_json([asdict(r) for r in results], path)
