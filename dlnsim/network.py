@@ -25,6 +25,16 @@ def partial_products(weights: Sequence) -> tuple[list, list]:
     Works on stacks of any array-API namespace (numpy or torch) with any leading (ensemble)
     dimensions, ``weights[i]`` of shape ``(..., n_{i+1}, n_i)``. Empty products are identities
     without leading dimensions (matmul broadcasts them). The one place they are computed.
+
+    Parameters
+    ----------
+    weights : sequence of array
+        ``(..., n_{i+1}, n_i)`` per layer.
+
+    Returns
+    -------
+    tuple of list
+        ``(above, below)``.
     """
     xp = array_namespace(*weights)
     d = len(weights)

@@ -47,8 +47,8 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 # The public API's docstrings are checked; a failure fails the build. numpydoc flags a missing
-# docstring of any documented object (GL08); generate.validate_docstrings holds the top-level
-# names (dlnsim.simulate, Network, Task, ...) also to documented parameters and returns.
+# docstring of any documented object (GL08); generate.validate_docstrings holds every public
+# function, class and method also to documented parameters (PR01, PR02) and returns (RT01).
 numpydoc_validation_checks = {"GL08"}
 # hypothesis' @composite wrappers hide their source from numpydoc's validator (they have
 # docstrings; tests/test_docs.py checks them); Status is an IntEnum (int's methods are not ours)

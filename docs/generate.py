@@ -215,12 +215,10 @@ def api(out: str) -> None:
 
 # -- the docstring standard -----------------------------------------------------------------
 STRICT = ("PR01", "PR02", "RT01")  # parameters documented, none unknown, a Returns section
-# Held to STRICT so far; the others (curvature, plots) are held to a docstring being present
-# (numpydoc's GL08) until theirs are completed. The hypothesis strategies of dlnsim.testing
-# are skipped: @composite hides their source from the validator (their docstrings say what
-# each argument draws).
-STRICT_MODULES = ("dlnsim", "dlnsim.rules", "dlnsim.modes", "dlnsim.symbolic", "dlnsim.sweep",
-                  "dlnsim.testing", "dlnsim.verify")
+# Every public module is held to STRICT. The hypothesis strategies of dlnsim.testing are
+# skipped: @composite hides their source from the validator (their docstrings say what each
+# argument draws).
+STRICT_MODULES = API_MODULES
 
 
 def validate_docstrings(modules=STRICT_MODULES) -> list[str]:

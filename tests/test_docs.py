@@ -73,8 +73,8 @@ def test_notebook_copies_come_executed_only_when_all_are_there(tmp_path, monkeyp
     assert generate.notebooks(str(ROOT), str(tmp_path / "b")) is True
 
 
-def test_the_top_level_api_meets_the_numpydoc_standard():
-    """dlnsim.simulate, Network, Task, ... document every parameter and their returns (the
+def test_the_public_api_meets_the_numpydoc_standard():
+    """Every public function, class and method documents its parameters and returns (the
     docs build enforces it; this says which name fails without building)."""
     pytest.importorskip("numpydoc")
     assert generate.validate_docstrings() == []

@@ -49,28 +49,99 @@ def _check_cotangent(net: Network, cotangent, name: str = "cotangent") -> np.nda
 
 
 def jvp(net: Network, tangents: Sequence[np.ndarray]) -> np.ndarray:
-    """Jacobian-vector product ``dW = sum_i W_{>i} dw_i W_{<i}`` (shape ``(n_d, n_0)``)."""
+    """Jacobian-vector product ``dW = sum_i W_{>i} dw_i W_{<i}`` (shape ``(n_d, n_0)``).
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    tangents : sequence of numpy.ndarray
+        ``dw``, one array per layer.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_d, n_0)``.
+    """
     return batched.jvp(net.parts, _check_params(net, tangents, "tangents"))
 
 
 def vjp(net: Network, cotangent: np.ndarray) -> Params:
-    """Vector-Jacobian product ``(W_{>i}^T Y W_{<i}^T)_i`` for a map-space ``Y``."""
+    """Vector-Jacobian product ``(W_{>i}^T Y W_{<i}^T)_i`` for a map-space ``Y``.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    cotangent : numpy.ndarray
+        ``Y``, shape ``(n_d, n_0)``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        One array per layer, shaped like the weights.
+    """
     return batched.vjp(net.parts, _check_cotangent(net, cotangent))
 
 
 def gradient(net: Network, target: np.ndarray, input_cov=None) -> Params:
-    """Loss gradient ``g_i = W_{>i}^T (W - W*) S W_{<i}^T`` (Huh 2020, eq 3)."""
+    """Loss gradient ``g_i = W_{>i}^T (W - W*) S W_{<i}^T`` (Huh 2020, eq 3).
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    target : numpy.ndarray
+        ``W*``, shape ``(n_d, n_0)``.
+    input_cov : array_like, optional
+        The input covariance ``S`` (SPD; default the identity).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        One array per layer, shaped like the weights.
+    """
     target = V.as_matrix(target, "target", net.map.shape)
     return batched.vjp(net.parts, (net.map - target) @ cov_of(net, input_cov))
 
 
 def jvp_r(net: Network, tangents: Sequence[np.ndarray], input_cov=None) -> np.ndarray:
-    """``J_R(dw) = J(dw) R`` with ``R = S^{1/2}``."""
+    """``J_R(dw) = J(dw) R`` with ``R = S^{1/2}``.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    tangents : sequence of numpy.ndarray
+        ``dw``, one array per layer.
+    input_cov : array_like, optional
+        The input covariance ``S`` (SPD; default the identity).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_d, n_0)``.
+    """
     return jvp(net, tangents) @ sqrt_psd(cov_of(net, input_cov))
 
 
 def vjp_r(net: Network, cotangent: np.ndarray, input_cov=None) -> Params:
-    """``J_R^T(Y) = J^T(Y R)``."""
+    """``J_R^T(Y) = J^T(Y R)``.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    cotangent : numpy.ndarray
+        ``Y``, shape ``(n_d, n_0)``.
+    input_cov : array_like, optional
+        The input covariance ``S`` (SPD; default the identity).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        One array per layer, shaped like the weights.
+    """
     y = _check_cotangent(net, cotangent)
     return batched.vjp(net.parts, y @ sqrt_psd(cov_of(net, input_cov)))
 
@@ -82,8 +153,18 @@ def ngd_direction(net: Network, params: Sequence[np.ndarray], input_cov=None, q:
 
     Parameters
     ----------
+    net : Network
+        The network.
     params
         The vector ``u`` as per-layer arrays.
+    input_cov : array_like, optional
+        The input covariance ``S`` (SPD; default the identity).
+    q : float
+        Curvature order, ``>= 1`` (``inf``: the identity, GD).
+    damping : float
+        Levenberg-Marquardt ``eps >= 0``; 0 is the pseudo-inverse.
+    rcond : float
+        Relative eigenvalue cutoff of the pseudo-inverse, in ``[0, 1)``.
     cotangent
         Optional map-space ``Y`` with ``u = J_R^T Y`` exactly (the loss gradient has
         ``Y = Delta R``). Then ``H^{+1/q} u = J_R^T K^{+1/q} Y`` (Huh 2020, eq 9 generalised),
@@ -97,6 +178,11 @@ def ngd_direction(net: Network, params: Sequence[np.ndarray], input_cov=None, q:
         ``"depth2"`` (depth 2 only): the same eigenpairs through ``n_2`` blocks of size
         ``n_0`` (:func:`dlnsim.curvature.batched.depth2_kernel_eigh`), O(n^4), O(n^3) for
         ``S = I``; ``"auto"``: depth2 at depth 2, else dense.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        One array per layer, shaped like the weights.
     """
     q, damping, rcond = check_spectral(q, damping, rcond)
     if path not in ("auto", "dense", "depth2"):
@@ -116,13 +202,38 @@ def ngd_direction(net: Network, params: Sequence[np.ndarray], input_cov=None, q:
 
 
 def is_balanced(net: Network, rtol: float = BALANCE_RTOL) -> bool:
-    """Whether every ``||c_i||_F <= rtol * sum_j ||w_j||_F^2`` (all layers balanced)."""
+    """Whether every ``||c_i||_F <= rtol * sum_j ||w_j||_F^2`` (all layers balanced).
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    rtol : float
+        Relative tolerance.
+
+    Returns
+    -------
+    bool
+    """
     return bool(batched.imbalance_ratio(net.weights) <= V.nonnegative(rtol, "rtol"))
 
 
 def balanced_svd(w: np.ndarray, d: int):
     """``U`` (n_d x n_d), ``V`` (n_0 x n_0) and the eigenvalues of ``K`` in that basis for a
-    balanced network of depth ``d`` with map ``w`` (:func:`batched.balanced_kernel_eigenvalues`)."""
+    balanced network of depth ``d`` with map ``w`` (:func:`batched.balanced_kernel_eigenvalues`).
+
+    Parameters
+    ----------
+    w : numpy.ndarray
+        The map, shape ``(n_d, n_0)``.
+    d : int
+        Depth.
+
+    Returns
+    -------
+    tuple
+        ``(U, V, lam)`` with ``lam`` of shape ``(n_d, n_0)``.
+    """
     return batched.balanced_svd(V.as_matrix(w, "w"), V.positive_int(d, "d"))
 
 
@@ -134,6 +245,26 @@ def balanced_ngd_direction(net: Network, cotangent: np.ndarray, q: float = 1.0,
     One SVD of the map diagonalises ``K``; exact for balanced networks (claim scale.end_to_end).
     Raises ``ValueError`` naming the measured imbalance when ``net`` is not balanced to
     ``rtol`` (relative to ``sum_j ||w_j||_F^2``).
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    cotangent : numpy.ndarray
+        ``Y`` with ``u = J^T Y`` (the loss gradient has ``Y = W - W*``).
+    q : float
+        Curvature order, ``>= 1`` (``inf``: the identity, GD).
+    damping : float
+        Levenberg-Marquardt ``eps >= 0``; 0 is the pseudo-inverse.
+    rcond : float
+        Relative eigenvalue cutoff of the pseudo-inverse, in ``[0, 1)``.
+    rtol : float
+        The imbalance accepted (relative to ``sum_j ||w_j||_F^2``).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        One array per layer, shaped like the weights.
     """
     q, damping, rcond = check_spectral(q, damping, rcond)
     y = _check_cotangent(net, cotangent)
@@ -151,13 +282,44 @@ def block_factors(net: Network, input_cov=None) -> list[tuple[np.ndarray, np.nda
 
     ``A_i = W_{<i} S W_{<i}^T`` (``n_i x n_i``) and ``B_i = W_{>i}^T W_{>i}``
     (``n_{i+1} x n_{i+1}``), so that ``H_i vec(dw_i) = vec(B_i dw_i A_i)`` (column-major vec).
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    input_cov : array_like, optional
+        The input covariance ``S`` (SPD; default the identity).
+
+    Returns
+    -------
+    list of tuple of numpy.ndarray
+        ``(A_i, B_i)`` per layer.
     """
     return batched.block_factors(net.parts, cov_of(net, input_cov))
 
 
 def kron_inverse_power(a, b, g, q: float, damping: float = 0.0, rcond: float = DEFAULT_RCOND):
     """``(A kron B)^{+1/q} vec(G)`` or ``(A kron B + eps I)^{-1/q} vec(G)``, exactly, O(n^3)
-    (:func:`dlnsim.curvature.spectral.kron_inverse_power`, with the arguments checked)."""
+    (:func:`dlnsim.curvature.spectral.kron_inverse_power`, with the arguments checked).
+
+    Parameters
+    ----------
+    a, b : array_like
+        The symmetric PSD factors (``n x n`` and ``m x m``).
+    g : array_like
+        The vector as an ``m x n`` matrix.
+    q : float
+        Curvature order, ``>= 1`` (``inf``: the identity, GD).
+    damping : float
+        Levenberg-Marquardt ``eps >= 0``; 0 is the pseudo-inverse.
+    rcond : float
+        Relative eigenvalue cutoff of the pseudo-inverse, in ``[0, 1)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(m, n)``.
+    """
     q, damping, rcond = check_spectral(q, damping, rcond)
     a = V.as_matrix(a, "a")
     b = V.as_matrix(b, "b")
@@ -168,7 +330,28 @@ def kron_inverse_power(a, b, g, q: float, damping: float = 0.0, rcond: float = D
 def block_ngd_direction(net: Network, params: Sequence[np.ndarray], input_cov=None,
                         q: float = 1.0, damping: float = 0.0,
                         rcond: float = DEFAULT_RCOND) -> Params:
-    """Block-diagonal q-NGD-d: ``d^{-1/q} H_i^{+1/q} u_i`` per layer (Huh 2020, eqs 19-21)."""
+    """Block-diagonal q-NGD-d: ``d^{-1/q} H_i^{+1/q} u_i`` per layer (Huh 2020, eqs 19-21).
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    params : sequence of numpy.ndarray
+        The vector ``u``, one array per layer.
+    input_cov : array_like, optional
+        The input covariance ``S`` (SPD; default the identity).
+    q : float
+        Curvature order, ``>= 1`` (``inf``: the identity, GD).
+    damping : float
+        Levenberg-Marquardt ``eps >= 0``; 0 is the pseudo-inverse.
+    rcond : float
+        Relative eigenvalue cutoff of the pseudo-inverse, in ``[0, 1)``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        One array per layer, shaped like the weights.
+    """
     q, damping, rcond = check_spectral(q, damping, rcond)
     u = _check_params(net, params, "params")
     cov = cov_of(net, input_cov)

@@ -190,6 +190,18 @@ def balanced_kernel_eigenvalues(s_out, s_in, d: int):
     ``W_{<i}^T W_{<i} = (W^T W)^{i/d}`` (0-based ``i``), so
     ``lambda_ab = sum_{i=0}^{d-1} s_a^{2(d-1-i)/d} s_b^{2i/d}`` with ``0^0 = 1``; ``s_out`` and
     ``s_in`` are the singular values padded with zeros to ``n_d`` and ``n_0``.
+
+    Parameters
+    ----------
+    s_out, s_in : array
+        Singular values padded with zeros to ``n_d`` and ``n_0``.
+    d : int
+        Depth.
+
+    Returns
+    -------
+    array
+        ``lambda``, shape ``(..., n_d, n_0)``.
     """
     return sum(s_out[..., :, None] ** (2.0 * (d - 1 - i) / d)
                * s_in[..., None, :] ** (2.0 * i / d) for i in range(d))

@@ -10,7 +10,20 @@ from dlnsim.network import Network
 
 
 def jacobian_matrix(net: Network, input_cov=None) -> np.ndarray:
-    """Dense ``J_R`` as an ``(n_d n_0) x P`` matrix (row-major vec on both sides)."""
+    """Dense ``J_R`` as an ``(n_d n_0) x P`` matrix (row-major vec on both sides).
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    input_cov : array_like, optional
+        The input covariance ``S`` (SPD; default the identity).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``J_R``, shape ``(n_d n_0, P)``.
+    """
     r = sqrt_psd(cov_of(net, input_cov))
     return np.hstack([np.kron(net.above(i), (net.below(i) @ r).T) for i in range(net.depth)])
 
@@ -19,6 +32,18 @@ def gauss_newton(net: Network, input_cov=None) -> np.ndarray:
     """The dense P x P Gauss-Newton matrix ``H = J_R^T J_R``: a reference, O(P^2) memory.
 
     Parameters are ordered as :meth:`Network.flat` (layers input first, row-major).
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    input_cov : array_like, optional
+        The input covariance ``S`` (SPD; default the identity).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``H``, ``P x P``.
     """
     j = jacobian_matrix(net, input_cov)
     return j.T @ j
@@ -29,6 +54,17 @@ def gn_norm_sq(net: Network, input_cov=None) -> float:
 
     For a linear network ``J(theta) = d W`` (Lemma 1), so this is ``d^2 Tr(W S W^T)``; it is
     computed here from the Jacobian product, not from that identity.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    input_cov : array_like, optional
+        The input covariance ``S`` (SPD; default the identity).
+
+    Returns
+    -------
+    float
     """
     return float(np.sum(jvp_r(net, net.weights, input_cov) ** 2))
 
@@ -37,6 +73,17 @@ def kfac_gn_norm_sq(net: Network, input_cov=None) -> float:
     """K-FAC Gauss-Newton norm ``sum_i vec(w_i)^T (A_i kron B_i) vec(w_i)`` (Zhang et al., eq 12).
 
     Uses the exact diagonal blocks; equals ``d Tr(W S W^T)`` for a linear network.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    input_cov : array_like, optional
+        The input covariance ``S`` (SPD; default the identity).
+
+    Returns
+    -------
+    float
     """
     return float(sum(np.sum((b @ w) * (w @ a))
                      for (a, b), w in zip(block_factors(net, input_cov), net.weights)))

@@ -60,6 +60,24 @@ def inverse_power(evals, q: float, damping: float = 0.0, rcond: float = DEFAULT_
     ``lam_max`` is the largest eigenvalue of the whole operator (default ``max(evals)``; an
     array broadcasting against ``evals`` gives one per stack member); the pseudo-inverse drops
     ``l <= rcond * lam_max``. ``q = inf`` gives ones (identity). Any array namespace.
+
+    Parameters
+    ----------
+    evals : array
+        Eigenvalues (any namespace and leading dimensions).
+    q : float
+        Curvature order, ``>= 1`` (``inf``: the identity, GD).
+    damping : float
+        Levenberg-Marquardt ``eps >= 0``; 0 is the pseudo-inverse.
+    rcond : float
+        Relative eigenvalue cutoff of the pseudo-inverse, in ``[0, 1)``.
+    lam_max : array, optional
+        The largest eigenvalue of the operator.
+
+    Returns
+    -------
+    array
+        ``f(evals)``, the same shape.
     """
     xp = array_namespace(evals)
     if math.isinf(q):

@@ -45,7 +45,17 @@ FIGURES: dict[str, Callable[[], Figure]] = {
 
 
 def save(fig: Figure, path: str, dpi: int = 100) -> None:
-    """Write a figure atomically (temporary file in the same folder, then rename)."""
+    """Write a figure atomically (temporary file in the same folder, then rename).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    path : str
+        The file; its extension is the format.
+    dpi : int
+        Resolution of raster formats.
+    """
     ext = os.path.splitext(path)[1].lstrip(".")
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=ext))
 
@@ -57,6 +67,21 @@ def write_figures(out: str = "figures", only: str | None = None, fmt: str = "png
     The folder is checked (created if missing, writable) before any figure is computed;
     ``written``, if given, receives each path as soon as its file exists (what an interrupted
     call has written).
+
+    Parameters
+    ----------
+    out : str
+        The folder.
+    only : str, optional
+        One name of :data:`FIGURES`.
+    fmt : str
+        ``"png"`` or ``"pdf"``.
+    written : list, optional
+        Receives each path as soon as its file exists.
+
+    Returns
+    -------
+    list of str
     """
     if fmt not in ("png", "pdf"):
         raise ValueError(f"format must be 'png' or 'pdf', got {fmt!r}")

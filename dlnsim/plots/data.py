@@ -16,6 +16,19 @@ def fig2_data(p: float, targets=FIG2_TARGETS) -> dict:
 
     Zero initial condition for p < 1 (the simulation starts from 1e-12 s*, which the closed
     form at the same start matches), s*/100 for p >= 1.
+
+    Parameters
+    ----------
+    p : float
+        The exponent of eq 17.
+    targets : sequence of float
+        The targets ``s*``.
+
+    Returns
+    -------
+    dict
+        ``t``, ``simulation``, ``closed`` (times and values per target), ``half`` and
+        ``targets``.
     """
     import sympy as sp
 
@@ -41,13 +54,38 @@ def fig2_data(p: float, targets=FIG2_TARGETS) -> dict:
 
 
 def early_stopping(traj, dt: float) -> tuple[float, float]:
-    """Time and value of the minimum test loss."""
+    """Time and value of the minimum test loss.
+
+    Parameters
+    ----------
+    traj : Trajectory
+        A teacher-student run.
+    dt : float
+        Time per saved step (the step size of a discrete run).
+
+    Returns
+    -------
+    tuple of float
+        ``(time, test loss)``.
+    """
     k = int(np.argmin(traj.test_loss))
     return float(traj.t[k] * dt), float(traj.test_loss[k])
 
 
 def gn_norm_data(n_nets: int = 120, seed: int = 0) -> dict:
-    """GN and K-FAC GN norms of random networks (depth 1-5, widths 2-6), whitened or not."""
+    """GN and K-FAC GN norms of random networks (depth 1-5, widths 2-6), whitened or not.
+
+    Parameters
+    ----------
+    n_nets : int
+        Number of random networks.
+    seed : int
+        Their seed.
+
+    Returns
+    -------
+    dict
+    """
     rng = np.random.default_rng(seed)
     rows = []
     for _ in range(n_nets):

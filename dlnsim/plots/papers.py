@@ -21,7 +21,12 @@ from dlnsim.plots.style import RULE_COLORS, RULE_LABELS, subplots
 
 
 def fig2() -> Figure:
-    """Fig 2: eq 17 learning curves (top) and losses (bottom) for p = 0, 1/2, 1, 2."""
+    """Fig 2: eq 17 learning curves (top) and losses (bottom) for p = 0, 1/2, 1, 2.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = subplots(2, 4, figsize=(13, 5.8), sharex="col")
     colors = ["#1f77b4", "#ff7f0e", "#2ca02c"]
     for col, p in enumerate(FIG2_EXPONENTS):
@@ -54,7 +59,12 @@ def fig2() -> Figure:
 
 
 def fig4() -> Figure:
-    """Fig 4: target singular values, train and test loss, singular-mode dynamics per rule."""
+    """Fig 4: target singular values, train and test loss, singular-mode dynamics per rule.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     data = experiments.teacher_student_runs()
     dt = experiments.TEACHER_DT
     s_star = np.linalg.svd(data["task"].target, compute_uv=False)
@@ -98,7 +108,12 @@ def fig4() -> Figure:
 
 
 def fig5() -> Figure:
-    """Fig 5: entries of w_2 and w_3 over time and the imbalance ||c_2||_F per rule."""
+    """Fig 5: entries of w_2 and w_3 over time and the imbalance ||c_2||_F per rule.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     data = experiments.teacher_student_runs()
     dt = experiments.TEACHER_DT
     names = list(data["runs"])
@@ -123,7 +138,12 @@ def fig5() -> Figure:
 
 
 def fig_gn_norm() -> Figure:
-    """GN norm vs d^2 ||J_x||_F^2 and K-FAC GN norm vs d ||J_x||_F^2 (Zhang et al. Thm 1)."""
+    """GN norm vs d^2 ||J_x||_F^2 and K-FAC GN norm vs d ||J_x||_F^2 (Zhang et al. Thm 1).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     data = gn_norm_data()
     fig, axes = subplots(1, 2, figsize=(9, 4.2))
     for ax, x, y, xl, yl in [
@@ -150,7 +170,12 @@ def fig_gn_norm() -> Figure:
 # -- the other curvature rules: covariance noise, K-FAC/TKFAC, HCGD ---------------------------
 def fig_other_rules() -> Figure:
     """Wen et al. Fig 4 and stationary losses; K-FAC, TKFAC, HCGD and noisy SGD on the
-    teacher-student task."""
+    teacher-student task.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     data = other_rules_data()
     fig, axes = subplots(1, 3, figsize=(14, 4.3))
     g = np.linspace(-1.6, 1.6, 201)
@@ -190,7 +215,12 @@ def fig_other_rules() -> Figure:
 
 def fig_depth2_wide() -> Figure:
     """Teacher-student at depth 2, width 256: train and test loss and the learning of the
-    teacher's modes under SGD, sqrt-NGD and NGD, computed through the exact depth-2 path."""
+    teacher's modes under SGD, sqrt-NGD and NGD, computed through the exact depth-2 path.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     data = depth2_wide_data()
     lr, n = data["lr"], data["n"]
     fig, (ax_a, ax_b, ax_c) = subplots(1, 3, figsize=(13, 3.9))
@@ -225,7 +255,22 @@ def phase_diagram(ds=None) -> Figure:
     """Half-max learning time over a sweep's (depth, q) grid: measured on full-matrix runs,
     the closed form of eq 17 (``symbolic.half_max_time``) and their ratio, as heat maps.
     ``ds``: a sweep Dataset (:func:`dlnsim.sweep.load`); default the built-in grid
-    (``experiments.PHASE_DIAGRAM_SPEC``)."""
+    (``experiments.PHASE_DIAGRAM_SPEC``).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset, optional
+        A sweep of ODE runs from aligned starts over at least two depths and two q.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        A sweep that is not of that kind.
+    """
     data = experiments.phase_diagram(experiments.phase_diagram_sweep() if ds is None else ds)
     qs = [r"$\infty$ (GD)" if np.isinf(q) else f"{q:g}" for q in data["q"]]
     fig, axes = subplots(1, 3, figsize=(13, 3.9))

@@ -29,15 +29,48 @@ from dlnsim.plots.style import rule_label, subplots
 # -- phase portraits of any rule (Figs 1 and 3 are two of them) --------------------------------
 def conserved_quantity(q: float, block_diagonal: bool) -> Callable | None:
     """The constant of motion ``fn(sigma_a, sigma_b)`` of q-NGD(-d) (eqs 6, 20, 21, footnote 4),
-    or None (:func:`dlnsim.plots.planes.conservation_law` for any rule)."""
+    or None (:func:`dlnsim.plots.planes.conservation_law` for any rule).
+
+    Parameters
+    ----------
+    q : float
+        Curvature order.
+    block_diagonal : bool
+        NGD-d instead of full q-NGD.
+
+    Returns
+    -------
+    callable or None
+    """
     return conservation_law(R.ngd(V.order_q(q), block_diagonal=block_diagonal)).fn
 
 
 @dataclass(frozen=True, eq=False)
 class PhasePortrait:
-    """What :func:`phase_portrait` drew: the axes, the runs (``trajectory`` is the first),
-    the conservation law, the plane, the field samples (``points`` and the ``velocity`` there,
-    in plot coordinates, before the arrows' normalisation) and the fixed points."""
+    """What :func:`phase_portrait` drew.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The axes drawn on.
+    trajectory : ModeTrajectory
+        The first run (``trajectories`` holds them all).
+    conserved : callable or None
+        The constant of motion ``fn(a, b)`` of the plotted layers, if any.
+    law : Law
+        The conservation law with its label, or the note saying why there is none.
+    plane : Plane
+        The phase plane.
+    trajectories : tuple of ModeTrajectory
+        Every run drawn.
+    points, velocity : numpy.ndarray
+        The field samples and the velocity there (plot coordinates, before the arrows'
+        normalisation).
+    fixed_points : numpy.ndarray
+        Isolated fixed points in the box, shape ``(k, 2)``.
+    rule : Rule
+        The rule drawn.
+    """
 
     ax: Axes
     trajectory: mode_dynamics.ModeTrajectory
@@ -93,12 +126,30 @@ def phase_portrait(rule=None, depth: int = 2, modes: tuple[int, int] | None = No
         Each run lasts ``t_end``; dots mark equal times ``t_end / markers``.
     streamlines : bool
         Streamlines of the field instead of arrows.
+    layers : (a, b)
+        The two layers on the axes of a plane of one mode (default the first two).
+    lim : float
+        Half-width of the plotted box.
+    n_arrows : int
+        Arrows per side of the grid.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (default a new figure's axes).
+    q, block_diagonal, weight_decay
+        Shorthand for ``rule``: ``ngd(q, block_diagonal) -> weight_decay``.
 
-    Drawn: grey contours of ``sigma_Delta``, the optimal manifold in black, the field (arrows
-    ``sigma_dot / |sigma_Delta|`` capped at length 1, or streamlines), the rule's conserved
-    level sets in red where a closed form exists (otherwise a note says why not), fixed points
-    as open circles, and the trajectories with equal-time dots. Returns a
-    :class:`PhasePortrait`.
+    Returns
+    -------
+    PhasePortrait
+        The axes and the numbers drawn. Drawn: grey contours of ``sigma_Delta``, the optimal
+        manifold in black, the field (arrows ``sigma_dot / |sigma_Delta|`` capped at length 1,
+        or streamlines), the rule's conserved level sets in red where a closed form exists
+        (otherwise a note says why not), fixed points as open circles, and the trajectories
+        with equal-time dots.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad input naming the argument, or a stateful rule (it has no singular-mode form).
     """
     rule = _as_rule(rule, q, block_diagonal, weight_decay)
     if rule.stateful:
@@ -242,7 +293,12 @@ def _portrait_legend(fig, conserved_label: str) -> None:
 
 
 def fig1() -> Figure:
-    """Fig 1: depth-2 singular-mode dynamics under SGD, sqrt-NGD and NGD (s* = 1)."""
+    """Fig 1: depth-2 singular-mode dynamics under SGD, sqrt-NGD and NGD (s* = 1).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = subplots(1, 3, figsize=(10.5, 4.0))
     for ax, q, letter in zip(axes, (math.inf, 2.0, 1.0), "ABC"):
         # same start near the saddle and duration: dots at equal times show each speed
@@ -255,7 +311,12 @@ def fig1() -> Figure:
 
 def fig3() -> Figure:
     """Fig 3: block-diagonal NGD-d (conserves ``sigma_1 / sigma_2``) and sqrt-NGD-d
-    (conserves ``|sigma_1| - |sigma_2|``)."""
+    (conserves ``|sigma_1| - |sigma_2|``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = subplots(1, 2, figsize=(7.2, 4.2))
     phase_portrait(q=1.0, block_diagonal=True, ax=axes[0], start=(0.45, 0.15), t_end=4.0)
     phase_portrait(q=2.0, block_diagonal=True, ax=axes[1], start=(0.45, 0.15), t_end=4.0)

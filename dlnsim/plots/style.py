@@ -22,7 +22,20 @@ RULE_LABELS = {"SGD": "SGD", "NGD": "NGD", "sqrt-NGD": r"$\sqrt{\rm NGD}$", "NGD
 
 
 def rule_label(q: float, block_diagonal: bool) -> str:
-    """The paper's name of a rule: SGD, NGD, sqrt-NGD, q-NGD, with -d for block-diagonal."""
+    """The paper's name of a rule: SGD, NGD, sqrt-NGD, q-NGD, with -d for block-diagonal.
+
+    Parameters
+    ----------
+    q : float
+        Curvature order.
+    block_diagonal : bool
+        Block-diagonal (NGD-d).
+
+    Returns
+    -------
+    str
+        A matplotlib label.
+    """
     if math.isinf(q):
         name = "SGD"
     elif q == 1:
