@@ -195,6 +195,25 @@ def public_names(module: str) -> list[str]:
     return sorted(out, key=str.lower)
 
 
+def constants(module: str) -> list[tuple[str, str]]:
+    """The values a module exports that are neither functions, classes nor modules, with their
+    ``repr`` (shortened), for the API page."""
+    import importlib
+
+    mod = importlib.import_module(module)
+    out = []
+    for name in getattr(mod, "__all__", []):
+        obj = getattr(mod, name)
+        if name in public_names(module) or inspect.ismodule(obj):
+            continue
+        text = repr(obj) if not isinstance(obj, dict) else \
+            "{" + ", ".join(repr(k) for k in obj) + "}"
+        if name == "REGISTRY":
+            text = f"{len(obj)} claims, by ID"
+        out.append((name, text if len(text) <= 90 else text[:87] + "..."))
+    return out
+
+
 def api(out: str) -> None:
     import importlib
 
@@ -210,6 +229,13 @@ def api(out: str) -> None:
                   "   :toctree: generated", "   :nosignatures:", ""]
         parts += [f"   {name}" for name in public_names(module)]
         parts.append("")
+        data = constants(module)
+        if data:
+            parts += [".. list-table:: Constants", "   :header-rows: 1", "",
+                      "   * - name", "     - value"]
+            for name, value in data:
+                parts += [f"   * - ``{module}.{name}``", f"     - ``{value}``"]
+            parts.append("")
     _write(os.path.join(out, "api", "index.rst"), "\n".join(parts))
 
 
