@@ -390,3 +390,12 @@ def test_members_of_the_spec_are_the_networks_a_user_would_build():
                           seed=p["seed"])
     assert all(np.array_equal(a, b) for a, b in zip(net.weights, want.weights))
     assert spec.make_rule(p).name == rules.ngd(p["q"]).name
+
+
+def test_dlnsim_sweep_is_reachable_from_import_dlnsim_without_loading_xarray_up_front():
+    import subprocess
+    import sys
+
+    code = ("import sys, dlnsim; assert 'xarray' not in sys.modules; "
+            "assert callable(dlnsim.sweep.run) and callable(dlnsim.testing.dense_velocity)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
