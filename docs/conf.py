@@ -39,6 +39,7 @@ source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-n
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "README.md"]
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
+myst_dmath_double_inline = True  # theory/*.md puts $$...$$ inside list items
 
 autosummary_generate = True
 autodoc_default_options = {"members": False}
