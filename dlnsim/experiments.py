@@ -78,20 +78,12 @@ def phase_diagram_sweep():
         return sweep.run(PHASE_DIAGRAM_SPEC, out, executor=InlineExecutor())
 
 
-def crossing_time(t: np.ndarray, x: np.ndarray, level: float) -> float:
-    """First time ``x`` reaches ``level`` (linear interpolation; NaN if never)."""
-    above = np.nonzero(x >= level)[0]
-    if above.size == 0 or above[0] == 0:
-        return float("nan")
-    k = above[0]
-    return float(t[k - 1] + (t[k] - t[k - 1]) * (level - x[k - 1]) / (x[k] - x[k - 1]))
-
-
 def phase_diagram(ds, mode: int = 0) -> dict:
     """Half-max learning times of ``mode`` over a sweep's (depth, q) grid: measured on the
     full-matrix runs (mean over seeds; other axes at their first value) and by
     :func:`dlnsim.symbolic.half_max_time` from the sweep's aligned start."""
     from dlnsim import symbolic
+    from dlnsim.sweep.chunk import crossing_time
 
     if ds.attrs.get("init_kind") != "aligned" or ds.attrs.get("method") != "ode":
         raise ValueError("a phase diagram needs a sweep of ODE runs from init.kind = "

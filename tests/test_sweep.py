@@ -244,6 +244,8 @@ def test_the_dataset_opens_with_xarray_alone_and_is_reproducible(tmp_path):
     t_half = float(a.half_loss_time.isel(q=1, depth=0, seed=0).squeeze())
     k = int(np.argmax(loss <= loss[0] / 2))
     assert a.time.values[k - 1] < t_half <= a.time.values[k]
+    # on the piecewise-linear loss between saves, t_half is where it is half the start
+    assert np.interp(t_half, a.time.values, loss) == pytest.approx(loss[0] / 2, rel=1e-12)
 
 
 def test_a_diverging_member_keeps_its_status_and_is_nan_after_it_stops(tmp_path):

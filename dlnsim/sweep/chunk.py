@@ -24,16 +24,19 @@ def mode_strengths(maps: np.ndarray, target: np.ndarray, modes: int) -> np.ndarr
     return np.einsum("ik,...ij,kj->...k", u[:, :modes], maps, vt[:modes])
 
 
-def half_time(t: np.ndarray, loss: np.ndarray) -> float:
-    """First time the loss reaches half its initial value (linear interpolation between save
-    points); NaN if it never does."""
-    half = 0.5 * loss[0]
-    below = np.nonzero(loss <= half)[0]
-    if below.size == 0 or below[0] == 0:
+def crossing_time(t: np.ndarray, x: np.ndarray, level: float) -> float:
+    """First time ``x`` reaches ``level`` from below (linear interpolation between save
+    points); NaN if it never does or starts there."""
+    above = np.nonzero(x >= level)[0]
+    if above.size == 0 or above[0] == 0:
         return math.nan
-    k = below[0]
-    t0, t1, l0, l1 = t[k - 1], t[k], loss[k - 1], loss[k]
-    return float(t0 + (t1 - t0) * (l0 - half) / (l0 - l1))
+    k = above[0]
+    return float(t[k - 1] + (t[k] - t[k - 1]) * (level - x[k - 1]) / (x[k] - x[k - 1]))
+
+
+def half_time(t: np.ndarray, loss: np.ndarray) -> float:
+    """First time the loss falls to half its initial value (NaN if it never does)."""
+    return crossing_time(t, -loss, -0.5 * loss[0])
 
 
 def run_chunk(spec: Spec, chunk: int, backend: str = "numpy", device: str | None = None
@@ -92,4 +95,4 @@ def run_chunk(spec: Spec, chunk: int, backend: str = "numpy", device: str | None
     }
 
 
-__all__ = ["half_time", "mode_strengths", "run_chunk"]
+__all__ = ["crossing_time", "half_time", "mode_strengths", "run_chunk"]

@@ -18,7 +18,7 @@ import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from dlnsim._io import check_output_folder
 from dlnsim.sweep import store
@@ -172,7 +172,7 @@ def execute(spec: Spec, out: str, pending: list[int], executor: Executor | None 
     limit = 2 * workers if own_pool else 1 if isinstance(executor, InlineExecutor) \
         else len(todo)
     try:
-        with bar, (_one_thread_env() if own_pool else _nothing()):
+        with bar, (_one_thread_env() if own_pool else nullcontext()):
             while todo:
                 pool = local_pool(min(workers, len(todo))) if own_pool else executor
                 queue, todo, inflight = todo, [], {}
@@ -220,11 +220,6 @@ def execute(spec: Spec, out: str, pending: list[int], executor: Executor | None 
                       engine=_engine_name(executor, device), retried=retried)
     return {"done": len(store.done_chunks(out)), "failed": failed, "seconds": seconds,
             "retried": retried}
-
-
-@contextmanager
-def _nothing():
-    yield
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
