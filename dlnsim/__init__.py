@@ -6,16 +6,18 @@ closed forms, conservation laws and dense references. The layout and the convent
 the README's architecture section.
 """
 
-from dlnsim import curvature, modes, rules, symbolic
+from dlnsim import curvature, modes, rules, symbolic, threads
 from dlnsim._version import __version__
 from dlnsim.integrate import simulate, simulate_ensemble
 from dlnsim.network import Network
 from dlnsim.solve import Limits, Status
 from dlnsim.task import Task
+from dlnsim.threads import set_threads
 from dlnsim.trajectory import Ensemble, Trajectory
 
 __all__ = ["Ensemble", "Limits", "Network", "Status", "Task", "Trajectory", "__version__",
-           "curvature", "modes", "rules", "simulate", "simulate_ensemble", "symbolic"]
+           "curvature", "modes", "rules", "set_threads", "simulate", "simulate_ensemble",
+           "symbolic", "threads"]
 
 _LEGACY_MODULES = ("kfac", "hcgd", "noise", "krylov")
 

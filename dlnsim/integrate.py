@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from dlnsim import _validate as V
-from dlnsim import backends
+from dlnsim import backends, threads
 from dlnsim.network import Network, unflatten
 from dlnsim.rules import Context, Rule, Stack
 from dlnsim.rules.core import check_pair
@@ -170,6 +170,27 @@ def simulate_ensemble(nets: Sequence[Network], task: Task | Sequence[Task],
             raise ValueError(f"rule[{i}] {r.name} is a discrete-time optimiser (it keeps state "
                              "or draws random numbers): use method='discrete'")
 
+    size = max(r.decomposition_size(widths) for r in rules_)
+    with threads.limit(size, limits.threads):
+        out, saved, status, message, nfev = _solve_groups(nets, tasks, rules_, lrs, be, opts,
+                                                          quiet)
+    weights = unflatten(out, widths)  # (B, T, n_{i+1}, n_i) per layer
+    maps = weights[0]
+    for w in weights[1:]:
+        maps = w @ maps
+    loss = np.array([[tasks[i].loss(maps[i, k]) for k in range(len(opts.t))] for i in range(b)])
+    return Ensemble(
+        t=np.asarray(opts.t, dtype=float), weights=weights, map=maps, loss=loss, saved=saved,
+        status=status, message=tuple(message), tasks=tuple(tasks),
+        rule=tuple(r.name for r in rules_), lr=np.array(lrs), method=opts.label,
+        backend=str(be), nfev=nfev,
+    )
+
+
+def _solve_groups(nets, tasks, rules_, lrs, be, opts, quiet):
+    """Integrate each group of members that share a rule; ``(out, saved, status, message,
+    nfev)`` with ``out`` the flat states ``(B, T, P)``."""
+    b, widths = len(nets), nets[0].widths
     flat0 = np.stack([n.flat() for n in nets])
     out = np.repeat(flat0[:, None, :], len(opts.t), axis=1)  # (B, T, P)
     saved = np.ones(b, dtype=np.int64)
@@ -204,17 +225,7 @@ def simulate_ensemble(nets: Sequence[Network], task: Task | Sequence[Task],
             message[i] = res.message[j]
         nfev += res.nfev
         interrupted = bool(np.any(res.status == int(Status.INTERRUPTED)))
-    weights = unflatten(out, widths)  # (B, T, n_{i+1}, n_i) per layer
-    maps = weights[0]
-    for w in weights[1:]:
-        maps = w @ maps
-    loss = np.array([[tasks[i].loss(maps[i, k]) for k in range(len(opts.t))] for i in range(b)])
-    return Ensemble(
-        t=np.asarray(opts.t, dtype=float), weights=weights, map=maps, loss=loss, saved=saved,
-        status=status, message=tuple(message), tasks=tuple(tasks),
-        rule=tuple(r.name for r in rules_), lr=np.array(lrs), method=opts.label,
-        backend=str(be), nfev=nfev,
-    )
+    return out, saved, status, message, nfev
 
 
 def _field(rule: Rule, stack: Stack, lr, widths):

@@ -24,7 +24,7 @@ import numpy as np
 from array_api_compat import array_namespace, is_numpy_namespace
 
 from dlnsim import _validate as V
-from dlnsim import backends
+from dlnsim import backends, threads
 from dlnsim import rules as R
 from dlnsim.curvature import batched
 from dlnsim.curvature.spectral import DEFAULT_RCOND, inverse_power
@@ -223,7 +223,8 @@ def simulate(sigma0, target, t, q: float = 2.0, block_diagonal: bool = False, lr
         v = rule.stack_velocity(R.ModeStack((sigma,), target_b))[0]
         return lr * v.reshape((y.shape[0], -1))
 
-    res = solve(be.guard(field), be.asarray(s0.reshape(1, -1)), opts, quiet, "modes")
+    with threads.limit(max(shape), opts.limits.threads):  # elementwise: one thread unless set
+        res = solve(be.guard(field), be.asarray(s0.reshape(1, -1)), opts, quiet, "modes")
     k = int(res.saved[0])
     sigma = np.stack([be.to_numpy(y)[0] for y in res.y[:k]]).reshape((-1,) + shape)
     return ModeTrajectory(res.t[:k].astype(float), sigma, Status(int(res.status[0])),
@@ -244,7 +245,8 @@ def _run(field, y0: np.ndarray, t, solver: str, rtol: float, atol: float,
          limits: Limits | None, quiet: bool):
     """One numpy ODE for the map-level fields below; returns the reached times and states."""
     opts = Options.checked("ode", solver, t, rtol, atol, None, limits or Limits())
-    res = solve(lambda y, idx: field(y[0])[None], y0[None], opts, quiet, "modes")
+    with threads.limit(int(math.isqrt(y0.size)), opts.limits.threads):
+        res = solve(lambda y, idx: field(y[0])[None], y0[None], opts, quiet, "modes")
     k = int(res.saved[0])
     return (res.t[:k], np.stack([y[0] for y in res.y[:k]]), Status(int(res.status[0])),
             res.message[0])

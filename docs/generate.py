@@ -178,6 +178,7 @@ def check_notebook_figures(app, exc) -> None:
 
 # -- the API reference ----------------------------------------------------------------------
 API_MODULES = ("dlnsim", "dlnsim.rules", "dlnsim.modes", "dlnsim.curvature", "dlnsim.symbolic",
+               "dlnsim.threads",
                "dlnsim.plots", "dlnsim.verify", "dlnsim.testing", "dlnsim.sweep")
 
 

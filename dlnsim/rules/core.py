@@ -342,6 +342,22 @@ class Transform:
             The members to run.
         """
 
+    def decomposition_size(self, widths: Sequence[int]) -> int:
+        """The largest matrix dimension this transform factorizes per step on a network of
+        ``widths`` (what :mod:`dlnsim.threads` sizes the BLAS threads by): a width, unless a
+        transform works on larger matrices.
+
+        Parameters
+        ----------
+        widths : sequence of int
+            ``(n_0, ..., n_d)``.
+
+        Returns
+        -------
+        int
+        """
+        return max(widths)
+
     def __repr__(self) -> str:
         return self.name
 
@@ -423,6 +439,20 @@ class Rule:
     def stochastic(self) -> bool:
         """Whether a transform draws random numbers (noise, minibatches): discrete time only."""
         return any(t.stochastic for t in self.transforms)
+
+    def decomposition_size(self, widths: Sequence[int]) -> int:
+        """The largest of the transforms' :meth:`Transform.decomposition_size` for a network
+        of ``widths`` ``(n_0, ..., n_d)`` (at least the largest width).
+
+        Parameters
+        ----------
+        widths : sequence of int
+
+        Returns
+        -------
+        int
+        """
+        return max([max(widths)] + [t.decomposition_size(widths) for t in self.transforms])
 
     def check(self, stack) -> None:
         """Refuse, before any work, a stack that some transform cannot act on.

@@ -73,6 +73,16 @@ class NGD(Transform):
                                  "gradient (no transform before ngd)")
             self._balance(s, BALANCED_PATH_RTOL)
 
+    def decomposition_size(self, widths) -> int:
+        # the dense map-space kernel is (n_d n_0) x (n_d n_0); auto takes it at depth > 2 up
+        # to DENSE_MAX (above, Krylov works on widths; balanced and depth-2 paths on widths)
+        kernel = widths[0] * widths[-1]
+        if self.block_diagonal or self.path in ("balanced", "krylov", "depth2"):
+            return max(widths)
+        if self.path == "auto" and (len(widths) == 3 or kernel > DENSE_MAX):
+            return max(widths)
+        return max(kernel, max(widths))
+
     def _balance(self, s: Stack, rtol: float) -> None:
         ratio = float(s.xp.max(batched.imbalance_ratio(s.weights)))
         if ratio > rtol:

@@ -37,6 +37,10 @@ class Limits:
     max_memory
         Largest number of bytes the saved results may hold (default 2 GiB); a run that would
         need more is refused before anything is computed, naming the estimate.
+    threads
+        BLAS/OpenMP (and torch CPU) threads for this run; None (default) takes
+        :func:`dlnsim.set_threads`'s count, else :mod:`dlnsim.threads`' rule (one thread
+        unless the run factorizes matrices of dimension >= 1024).
     """
 
     max_norm: float = 1e8
@@ -44,6 +48,7 @@ class Limits:
     min_step: float = 1e-6
     max_evals: int = 500_000
     max_memory: float = 2.0 * 2**30
+    threads: int | None = None
 
     def __post_init__(self):
         V.positive(self.max_norm, "max_norm")
@@ -51,6 +56,8 @@ class Limits:
         V.positive(self.min_step, "min_step")
         V.positive_int(self.max_evals, "max_evals")
         V.positive(self.max_memory, "max_memory")
+        if self.threads is not None:
+            V.positive_int(self.threads, "threads")
 
 
 @dataclass(frozen=True)
