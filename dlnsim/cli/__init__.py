@@ -26,6 +26,7 @@ from dlnsim.cli.args import (
     EXIT_USAGE,
     Parser,
     UsageError,
+    count,
     join_negative_values,
 )
 
@@ -38,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the traceback of an internal error")
+    common.add_argument("--threads", type=count("a positive integer", 1), metavar="N",
+                        default=argparse.SUPPRESS,
+                        help="BLAS/OpenMP threads for dlnsim's own work (default: one, or all "
+                             "CPUs for matrices of dimension >= 1024; dlnsim verify: per "
+                             "worker)")
     p = Parser(prog="dlnsim", description="Analytical deep-linear-network simulator.",
                parents=[common])
     p.add_argument("--version", action="version", version=f"dlnsim {__version__}")
@@ -59,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             # runs report overflow as a status; numpy's warnings would only add noise
             warnings.simplefilter("ignore", RuntimeWarning)
-            return args.run(args)
+            from dlnsim import threads
+
+            with threads.using(getattr(args, "threads", None)):
+                return args.run(args)
     except UsageError as exc:
         print(f"dlnsim: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -8,6 +8,7 @@ from dlnsim.cli.args import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    count,
     failures,
     interrupted,
     path,
@@ -21,6 +22,9 @@ def add(sub, common) -> None:
     f.add_argument("--only", default=None, metavar="NAME",
                    help="one figure: fig1, fig2, fig3, fig4, fig5, gn_norm or other_rules")
     f.add_argument("--format", choices=("png", "pdf"), default="png")
+    f.add_argument("--workers", type=count("a positive integer", 1), default=None,
+                   metavar="N", help="worker processes drawing figures side by side, one BLAS "
+                                     "thread each (default: the CPUs this process may use)")
     f.set_defaults(run=run_figures)
     b = sub.add_parser("validate-backend", parents=[common],
                        help="run a fixed set of cases on numpy and on torch and compare them")
@@ -71,7 +75,8 @@ def run_figures(a) -> int:
     check_output_folder(a.out, "--out")
     written = []
     try:
-        for path in plots.write_figures(a.out, a.only, a.format, written=written):
+        for path in plots.write_figures(a.out, a.only, a.format, written=written,
+                                        workers=a.workers):
             print(f"wrote {path}")
     except KeyboardInterrupt:
         print(f"dlnsim: interrupted after writing {len(written)} figure(s) to {a.out}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dlnsim.cli.args import EXIT_FAILED, EXIT_OK, failures, interrupted, path
+from dlnsim.cli.args import EXIT_FAILED, EXIT_OK, count, failures, interrupted, path
 
 
 def add(sub, common) -> None:
@@ -13,6 +13,9 @@ def add(sub, common) -> None:
     v.add_argument("--json", default=None, metavar="PATH", type=path,
                    help="also write the results as JSON")
     v.add_argument("--quiet", action="store_true", help="no progress bar")
+    v.add_argument("--workers", type=count("a positive integer", 1), default=None,
+                   metavar="N", help="worker processes, one BLAS thread each (default: the "
+                                     "CPUs this process may use; 1: all in this process)")
     v.add_argument("--claims", action="append", default=[], type=path,
                    metavar="PATH_OR_MODULE",
                    help="also run the @claim functions of this file or module (repeatable)")
@@ -34,7 +37,8 @@ def _mutants(a) -> int:
     from dlnsim.verify import mutants
 
     claims = verify.select(a.only, builtin=not a.no_builtin)
-    caught = mutants.matrix(claims, quiet=a.quiet)
+    caught = mutants.matrix(claims, quiet=a.quiet, workers=a.workers,
+                            threads_per_worker=getattr(a, "threads", None))
     names = [m.name for m in mutants.MUTANTS]
     width = max(len(c.id) for c in claims)
     print("mutants (columns): " + "; ".join(f"{k + 1} {n}" for k, n in enumerate(names)))
@@ -83,7 +87,8 @@ def run(a) -> int:
 def _verify(a) -> int:
     from dlnsim import verify
 
-    results = verify.run(a.only, quiet=a.quiet, builtin=not a.no_builtin)
+    results = verify.run(a.only, quiet=a.quiet, builtin=not a.no_builtin, workers=a.workers,
+                         threads_per_worker=getattr(a, "threads", None))
     if results:
         width = max(len(r.id) for r in results)
         src = min(max(len(r.source) for r in results), 48)
@@ -95,7 +100,10 @@ def _verify(a) -> int:
                   f"{r.error:9.2e}  {r.tolerance:9.1e}  {r.seconds:7.2f}")
     failed = failures(results, "id")
     total = sum(r.seconds for r in results)
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed in {total:.1f} s")
+    how = f" ({results.workers} workers, {total:.1f} s of checks)" if results.workers > 1 \
+        else ""
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed in {results.wall:.1f} s"
+          + how)
     if a.json:
         verify.write_json(results, a.json)
     if results.interrupted:

@@ -59,3 +59,5 @@ class Results(list):
 
     interrupted: bool = False
     total: int = 0
+    workers: int = 1      # processes that ran the batch
+    wall: float = 0.0     # seconds the batch took (less than the sum when run in parallel)

@@ -11,22 +11,19 @@ Ctrl-C cancels what has not finished and keeps every chunk written so far.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 
+from dlnsim import _pool
 from dlnsim._io import check_output_folder
+from dlnsim._pool import available_cpus
 from dlnsim.sweep import store
 from dlnsim.sweep.chunk import run_chunk
 from dlnsim.sweep.spec import Spec, SpecError, read
-
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -46,47 +43,9 @@ class SweepInterrupted(KeyboardInterrupt):
         self.done, self.total, self.out = done, total, out
 
 
-def available_cpus() -> int:
-    """The CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def _init_worker() -> None:
-    """A local worker: Ctrl-C is the parent's to handle; one torch thread."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import sys
-
-    if "torch" in sys.modules:  # pragma: no cover - torch workers only
-        sys.modules["torch"].set_num_threads(1)
-
-
-@contextmanager
-def _one_thread_env():
-    """Workers started inside inherit one BLAS/OpenMP thread each (set before they import
-    numpy); this process's own setting is restored afterwards."""
-    old = {k: os.environ.get(k) for k in THREAD_VARS}
-    os.environ.update({k: "1" for k in THREAD_VARS})
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def local_pool(workers: int) -> ProcessPoolExecutor:
-    """Processes on this machine (forkserver where available, else spawn: never fork, which
-    would copy this process's threads and BLAS state)."""
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if ctx.get_start_method() == "forkserver":
-        ctx.set_forkserver_preload(["dlnsim.sweep.chunk"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker)
+    """Local processes for chunks (:func:`dlnsim._pool.local_pool`), one BLAS thread each."""
+    return _pool.local_pool(workers, preload=("dlnsim.sweep.chunk",))
 
 
 class InlineExecutor(Executor):
@@ -172,7 +131,7 @@ def execute(spec: Spec, out: str, pending: list[int], executor: Executor | None 
     limit = 2 * workers if own_pool else 1 if isinstance(executor, InlineExecutor) \
         else len(todo)
     try:
-        with bar, (_one_thread_env() if own_pool else nullcontext()):
+        with bar, (_pool.one_thread_env() if own_pool else nullcontext()):
             while todo:
                 pool = local_pool(min(workers, len(todo))) if own_pool else executor
                 queue, todo, inflight = todo, [], {}
@@ -209,7 +168,7 @@ def execute(spec: Spec, out: str, pending: list[int], executor: Executor | None 
                     for fut in inflight:
                         fut.cancel()
                     if own_pool:
-                        _stop(pool)
+                        _pool.stop(pool)
                     raise
                 if own_pool:
                     pool.shutdown(wait=True)
@@ -220,15 +179,6 @@ def execute(spec: Spec, out: str, pending: list[int], executor: Executor | None 
                       engine=_engine_name(executor, device), retried=retried)
     return {"done": len(store.done_chunks(out)), "failed": failed, "seconds": seconds,
             "retried": retried}
-
-
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Stop a local pool now: cancel queued chunks and end its processes."""
-    procs = list(getattr(pool, "_processes", {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
 
 
 def _engine_name(executor, device) -> str:

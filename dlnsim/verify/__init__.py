@@ -27,44 +27,7 @@ from dlnsim.verify.plugins import (
     unload,
 )
 from dlnsim.verify.registry import REGISTRY, CheckResult, Outcome, claim, select, write_json
-
-
-def run(only: str | None = None, quiet: bool = True, builtin: bool = True) -> Results:
-    """Run the registered claims matching the glob ``only`` (the catalogue's unless
-    ``builtin`` is False, and any of the user's); a progress bar unless ``quiet``. Ctrl-C stops
-    after the claims finished so far, which are returned (``Results.interrupted``).
-
-    Parameters
-    ----------
-    only : str, optional
-        A glob over claim IDs (all when None).
-    quiet : bool
-        Hide the progress bar.
-    builtin : bool
-        Include the catalogue's claims.
-
-    Returns
-    -------
-    Results
-        One :class:`CheckResult` per claim, in order.
-    """
-    from tqdm.auto import tqdm
-
-    from dlnsim.solve import reraise_interrupts
-
-    claims = select(only, builtin)
-    out = Results()
-    out.total = len(claims)
-    with tqdm(claims, desc="verify", disable=True if quiet else None, leave=False) as bar, \
-            reraise_interrupts():
-        try:
-            for c in bar:
-                bar.set_postfix_str(c.id)
-                out.append(c.run())
-        except KeyboardInterrupt:
-            out.interrupted = True
-    return out
-
+from dlnsim.verify.runner import run
 
 __all__ = ["REGISTRY", "CheckResult", "ClaimLoadError", "Outcome", "Results", "claim",
            "entry_point_sources", "load", "load_entry_points", "run", "select", "unload",

@@ -339,21 +339,13 @@ def applied(mutant: Mutant):
         _fresh_caches()
 
 
-def matrix(claims=None, mutants=MUTANTS, quiet: bool = True) -> dict[str, dict[str, bool]]:
-    """``caught[mutant][claim]``: whether each claim fails under each mutant."""
-    from tqdm.auto import tqdm
+BY_NAME: dict[str, Mutant] = {m.name: m for m in MUTANTS}
 
-    from dlnsim.verify.registry import select
 
-    claims = select(None) if claims is None else claims
-    out = {}
-    with tqdm(total=len(mutants) * len(claims), desc="mutants",
-              disable=True if quiet else None, leave=False) as bar:
-        for m in mutants:
-            with applied(m):
-                row = {}
-                for c in claims:
-                    row[c.id] = not c.run().passed
-                    bar.update(1)
-            out[m.name] = row
-    return out
+def matrix(claims=None, mutants=MUTANTS, quiet: bool = True, workers: int | None = 1,
+           threads_per_worker: int | None = None) -> dict[str, dict[str, bool]]:
+    """``caught[mutant][claim]``: whether each claim fails under each mutant
+    (:func:`dlnsim.verify.runner.matrix`; one process unless ``workers`` says otherwise)."""
+    from dlnsim.verify.runner import matrix as run_matrix
+
+    return run_matrix(claims, mutants, quiet, workers, threads_per_worker)

@@ -21,6 +21,9 @@ from dlnsim.verify import registry
 from dlnsim.verify.registry import Claim, _raised_at, where
 
 GROUP = "dlnsim.claims"
+# claim ID -> the source (absolute file path or module name) that registered it: what worker
+# processes load to run the user's claims
+SOURCES: dict[str, str] = {}
 
 
 class ClaimLoadError(ValueError):
@@ -103,6 +106,8 @@ def load(source: str, label: str = "claims") -> list[Claim]:
                 file = getattr(sys.modules.get(source), "__file__", "") or ""
                 raise ClaimLoadError(f"{label} {source}: "
                                      f"{_one_line(exc, os.path.abspath(file))}") from None
+    for c in record:
+        SOURCES[c.id] = path if _is_path(source) else source
     return list(record)
 
 
@@ -142,6 +147,7 @@ def unload(claims) -> None:
     for c in claims:
         if registry.REGISTRY.get(c.id) is c:
             del registry.REGISTRY[c.id]
+            SOURCES.pop(c.id, None)
 
 
 __all__ = ["GROUP", "ClaimLoadError", "entry_point_sources", "load", "load_entry_points",
