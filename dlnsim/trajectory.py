@@ -245,7 +245,9 @@ def from_weights(t: np.ndarray, weights: list[tuple[np.ndarray, ...]], task: Tas
     maps = np.stack([n.map for n in nets])
     u_star, _, vt_star = np.linalg.svd(task.target)
     r = min(task.target.shape)
-    strengths = np.einsum("ki,tkl,li->ti", u_star[:, :r], maps, vt_star[:r].T)
+    # u_i^T W v_i as (U_r^T W) * V_r^T summed: two BLAS-sized steps (a three-operand einsum
+    # loops over t, k, l and i at once: 0.65 s per run at n = 256)
+    strengths = np.sum((u_star[:, :r].T @ maps) * vt_star[:r], axis=-1)
     per_net = [n.imbalance() for n in nets]
     imbalance = tuple(np.stack([c[i] for c in per_net]) for i in range(depth - 1))
     test = np.array([task.test_loss(m) for m in maps]) if task.has_test else None

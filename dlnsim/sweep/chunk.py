@@ -21,7 +21,7 @@ from dlnsim.sweep.spec import Spec
 def mode_strengths(maps: np.ndarray, target: np.ndarray, modes: int) -> np.ndarray:
     """``u_k^T W(t) v_k`` for the target's first ``modes`` singular vectors; maps (..., n, m)."""
     u, _, vt = np.linalg.svd(target)
-    return np.einsum("ik,...ij,kj->...k", u[:, :modes], maps, vt[:modes])
+    return np.sum((u[:, :modes].T @ maps) * vt[:modes], axis=-1)  # no 3-operand einsum loop
 
 
 def crossing_time(t: np.ndarray, x: np.ndarray, level: float) -> float:
