@@ -19,21 +19,14 @@ __all__ = ["Ensemble", "Limits", "Network", "Status", "Task", "Trajectory", "__v
            "curvature", "modes", "rules", "set_threads", "simulate", "simulate_ensemble",
            "symbolic", "threads"]
 
-_LEGACY_MODULES = ("kfac", "hcgd", "noise", "krylov")
-
-
 _LAZY_MODULES = ("sweep", "testing", "plots", "verify")  # heavier imports, on first use
 
 
 def __getattr__(name: str):
-    """``dlnsim.sweep``, ``dlnsim.testing``, ``dlnsim.plots`` and ``dlnsim.verify`` on first use,
-    and the deprecated module names of the flat layout (``dlnsim.kfac`` and friends)."""
+    """``dlnsim.sweep``, ``dlnsim.testing``, ``dlnsim.plots`` and ``dlnsim.verify`` on first
+    use."""
     if name in _LAZY_MODULES:
         import importlib
 
         return importlib.import_module(f"dlnsim.{name}")
-    if name in _LEGACY_MODULES:
-        from dlnsim._deprecated import legacy_module
-
-        return legacy_module(name)
     raise AttributeError(f"module 'dlnsim' has no attribute {name!r}")

@@ -8,7 +8,6 @@ backend use the batched ones (``dopri5``, ``rk4``) or discrete steps.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -23,14 +22,11 @@ from dlnsim.solve import Limits, Options, Status, check_memory, memory_estimate,
 from dlnsim.task import Task
 from dlnsim.trajectory import Ensemble, Trajectory
 
-BATCHED_SOLVERS = ("dopri5", "rk4")
-_LEGACY = ("max_norm", "max_steps", "min_step")
-
 
 def simulate(net: Network, task: Task, rule: Rule, t, lr: float = 1.0, method: str = "ode",
              solver: str | None = None, *, rtol: float = 1e-10, atol: float = 1e-12,
              dt: float | None = None, limits: Limits | None = None, quiet: bool = False,
-             backend: str = "numpy", device: str | None = None, **legacy) -> Trajectory:
+             backend: str = "numpy", device: str | None = None) -> Trajectory:
     """Integrate ``dw/dt = lr * rule.velocity(w)`` (``method="ode"``) or iterate
     ``w <- w + lr * velocity`` (``method="discrete"``, every rule, stateful ones included).
 
@@ -60,9 +56,6 @@ def simulate(net: Network, task: Task, rule: Rule, t, lr: float = 1.0, method: s
         Hide the progress bar.
     backend, device
         ``"numpy"`` or ``"torch"`` (float64 tensors on ``device``: ``"cpu"``, ``"cuda"``).
-    **legacy
-        The deprecated keywords ``max_norm=``, ``max_steps=``, ``min_step=`` (use ``limits``);
-        they warn with ``DeprecationWarning``.
 
     Returns
     -------
@@ -75,16 +68,16 @@ def simulate(net: Network, task: Task, rule: Rule, t, lr: float = 1.0, method: s
     if solver is None:  # scipy's DOP853 for a lone numpy run, else the batched dopri5
         solver = "DOP853" if backend == "numpy" else "dopri5"
     return simulate_ensemble([net], task, rule, t, lr, method, solver, rtol=rtol, atol=atol,
-                             dt=dt, limits=limits, quiet=quiet, backend=backend, device=device,
-                             **legacy).member(0)
+                             dt=dt, limits=limits, quiet=quiet, backend=backend,
+                             device=device).member(0)
 
 
 def simulate_ensemble(nets: Sequence[Network], task: Task | Sequence[Task],
                       rule: Rule | Sequence[Rule], t, lr=1.0, method: str = "ode",
                       solver: str | None = None, *, rtol: float = 1e-10, atol: float = 1e-12,
                       dt: float | None = None, limits: Limits | None = None,
-                      quiet: bool = False, backend: str = "numpy", device: str | None = None,
-                      **legacy) -> Ensemble:
+                      quiet: bool = False, backend: str = "numpy",
+                      device: str | None = None) -> Ensemble:
     """Run ``B`` networks at once, batched over a leading ensemble dimension.
 
     Every member follows exactly the run it would have alone: the ODE solvers keep a step
@@ -119,8 +112,6 @@ def simulate_ensemble(nets: Sequence[Network], task: Task | Sequence[Task],
         Hide the progress bar.
     backend, device
         ``"numpy"`` or ``"torch"`` (float64 tensors on ``device``).
-    **legacy
-        Deprecated ``max_norm=``, ``max_steps=``, ``min_step=`` (use ``limits``).
 
     Returns
     -------
@@ -148,7 +139,8 @@ def simulate_ensemble(nets: Sequence[Network], task: Task | Sequence[Task],
                              "an ensemble needs equal widths")
     lrs = _learning_rates(lr, b)
     be = backends.get(backend, device)
-    limits = _limits(limits, legacy)
+    if limits is None:
+        limits = Limits()
     opts = Options.checked(method, "dopri5" if solver is None else solver, t, rtol, atol, dt,
                            limits, batched=b > 1 or be.name != "numpy")
     widths = nets[0].widths
@@ -166,7 +158,7 @@ def simulate_ensemble(nets: Sequence[Network], task: Task | Sequence[Task],
             raise ValueError(f"{name}: the loss of the initial map overflows float64 "
                              "(weights or target too large)")
     for i, r in enumerate(rules_):
-        if r.stateful and opts.method != "discrete":
+        if r.discrete_only and opts.method != "discrete":
             raise ValueError(f"rule[{i}] {r.name} is a discrete-time optimiser (it keeps state "
                              "or draws random numbers): use method='discrete'")
 
@@ -234,8 +226,8 @@ def _field(rule: Rule, stack: Stack, lr, widths):
     the field once per step and member)."""
     sizes = [widths[i + 1] * widths[i] for i in range(len(widths) - 1)]
     xp = stack.xp
-    states = list(rule.init(stack)) if rule.stateful else None
-    rngs = _generators(rule, stack.weights[0].shape[0]) if rule.stateful else None
+    states = list(rule.init(stack)) if rule.discrete_only else None
+    rngs = _generators(rule, stack.weights[0].shape[0]) if rule.discrete_only else None
     count = np.zeros(stack.weights[0].shape[0], dtype=np.int64)
 
     def field(y, idx):
@@ -307,18 +299,6 @@ def _stall_hint(rule: Rule) -> str:
     return "try method='discrete', a smaller lr, or an implicit solver such as 'Radau'"
 
 
-def _limits(limits: Limits | None, legacy: dict) -> Limits:
-    unknown = set(legacy) - set(_LEGACY)
-    if unknown:
-        raise TypeError(f"unexpected keyword argument(s) {sorted(unknown)}")
-    if not legacy:
-        return Limits() if limits is None else limits
-    warnings.warn(f"{', '.join(sorted(legacy))}=... is deprecated: pass "
-                  "limits=dlnsim.Limits(...)", DeprecationWarning, stacklevel=3)
-    base = Limits() if limits is None else limits
-    return Limits(**{**base.__dict__, **legacy})
-
-
 def _learning_rates(lr, b: int) -> np.ndarray:
     if isinstance(lr, (str, bytes)):
         raise TypeError(f"lr must be a number or a sequence of numbers, got {lr!r}")
@@ -349,22 +329,3 @@ def _check_run(net, task, rule, where: str = "") -> None:
     check_pair(net, task, where)
     if not isinstance(rule, Rule):
         raise TypeError(f"rule{where} must be a dlnsim.rules.Rule, got {type(rule).__name__}")
-
-
-def optimize(net: Network, task: Task, optimizer, steps: int, seed: int = 0,
-             save_every: int = 1, max_norm: float = 1e8) -> Trajectory:
-    """Deprecated: ``simulate(net, task, rule, t, lr, method="discrete")`` runs every
-    optimiser now (the rules :func:`dlnsim.rules.kfac`, ``tkfac``, ``hcgd``, ``noisy_sgd``,
-    ``minibatch_sgd``). ``optimizer`` is one of the old objects of ``dlnsim.kfac``,
-    ``dlnsim.hcgd``, ``dlnsim.noise``; ``seed`` seeds its draws."""
-    from dlnsim._deprecated import as_rule
-
-    warnings.warn("dlnsim.integrate.optimize is deprecated: use dlnsim.simulate(net, task, "
-                  "rule, t, lr=..., method='discrete') with a rule of dlnsim.rules",
-                  DeprecationWarning, stacklevel=2)
-    steps = V.positive_int(steps, "steps")
-    save_every = V.positive_int(save_every, "save_every")
-    rule, lr = as_rule(optimizer, seed)
-    t = np.unique(np.append(np.arange(0, steps + 1, save_every), steps))
-    return simulate(net, task, rule, t, lr=lr, method="discrete", quiet=True,
-                    limits=Limits(max_norm=max_norm))

@@ -17,7 +17,6 @@ so any chain of gd, ngd, l2, clip and weight_decay has a singular-mode field her
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,8 +163,7 @@ def simulate(sigma0, target, t, q: float = 2.0, block_diagonal: bool = False, lr
              solver: str | None = None, rtol: float = 1e-10, atol: float = 1e-12,
              dt: float | None = None, limits: Limits | None = None, quiet: bool = True,
              backend: str = "numpy", device: str | None = None,
-             damping: float = 0.0, max_speed: float | None = None,
-             **legacy) -> ModeTrajectory:
+             damping: float = 0.0, max_speed: float | None = None) -> ModeTrajectory:
     """Integrate the singular-mode dynamics from ``sigma0`` (shape ``(modes, d)``).
 
     ``target`` holds ``s*`` per mode (shape ``(modes,)``). The rule is ``rule`` (any chain of
@@ -192,8 +190,6 @@ def simulate(sigma0, target, t, q: float = 2.0, block_diagonal: bool = False, lr
         Any chain of gd, ngd, l2, clip and weight_decay.
     method, solver, rtol, atol, dt, limits, quiet, backend, device
         As in :func:`dlnsim.simulate`.
-    **legacy
-        Deprecated ``max_norm=``, ``max_steps=``, ``min_step=`` (use ``limits``).
 
     Returns
     -------
@@ -209,12 +205,12 @@ def simulate(sigma0, target, t, q: float = 2.0, block_diagonal: bool = False, lr
     elif not isinstance(rule, R.Rule):
         raise TypeError(f"rule must be a dlnsim.rules.Rule, got {type(rule).__name__}")
     be = backends.get(backend, device)
-    opts = Options.checked(method, solver, t, rtol, atol, dt, _legacy_limits(limits, legacy),
+    opts = Options.checked(method, solver, t, rtol, atol, dt, limits,
                            batched=be.name != "numpy")
     shape = s0.shape
     target_b = be.asarray(s_star[None])
     rule.check(R.ModeStack((be.asarray(s0[None]),), target_b))
-    if rule.stateful:
+    if rule.discrete_only:
         raise ValueError(f"rule {rule.name} has no singular-mode form (it is a discrete-time "
                          "optimiser of full matrices)")
 
@@ -229,16 +225,6 @@ def simulate(sigma0, target, t, q: float = 2.0, block_diagonal: bool = False, lr
     sigma = np.stack([be.to_numpy(y)[0] for y in res.y[:k]]).reshape((-1,) + shape)
     return ModeTrajectory(res.t[:k].astype(float), sigma, Status(int(res.status[0])),
                           res.message[0])
-
-
-def _legacy_limits(limits, legacy) -> Limits:
-    if set(legacy) - {"max_norm"}:
-        raise TypeError(f"unexpected keyword argument(s) {sorted(set(legacy) - {'max_norm'})}")
-    if not legacy:
-        return Limits() if limits is None else limits
-    warnings.warn("max_norm=... is deprecated: pass limits=dlnsim.Limits(max_norm=...)",
-                  DeprecationWarning, stacklevel=3)
-    return Limits(**{**(limits or Limits()).__dict__, **legacy})
 
 
 def _run(field, y0: np.ndarray, t, solver: str, rtol: float, atol: float,

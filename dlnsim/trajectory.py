@@ -17,9 +17,6 @@ from dlnsim.network import Network
 from dlnsim.solve.status import Status
 from dlnsim.task import Task
 
-STATUS_SUCCESS = int(Status.SUCCESS)   # aliases of dlnsim.Status, kept for dlnsim 0.1 code
-STATUS_DIVERGED = int(Status.DIVERGED)
-STATUS_FAILED = int(Status.FAILED)
 FORMAT = "dlnsim.trajectory/1"  # written into every saved file; load reads /0 (dlnsim 0.1) too
 
 
@@ -70,7 +67,7 @@ class Trajectory:
     @property
     def success(self) -> bool:
         """Whether the run reached the last save time (``status == 0``)."""
-        return self.status == STATUS_SUCCESS
+        return self.status == Status.SUCCESS
 
     def network(self, k: int = -1) -> Network:
         """The network at save index ``k``.
@@ -301,7 +298,7 @@ class Ensemble:
     @property
     def success(self) -> bool:
         """Whether every member reached the last save time."""
-        return bool(np.all(self.status == STATUS_SUCCESS))
+        return bool(np.all(self.status == Status.SUCCESS))
 
     @property
     def valid(self) -> np.ndarray:
@@ -334,6 +331,6 @@ class Ensemble:
                             nfev=self.nfev)
 
     def __repr__(self) -> str:
-        ok = int(np.sum(self.status == STATUS_SUCCESS))
+        ok = int(np.sum(self.status == Status.SUCCESS))
         return (f"Ensemble(B={len(self)}, T={len(self.t)}, backend={self.backend!r}, "
                 f"{ok} of {len(self)} reached t={self.t[-1]:g})")

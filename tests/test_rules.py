@@ -314,3 +314,35 @@ def test_tasks_shared_by_every_member_are_stored_once():
     assert shared.target.shape[0] == 1 and shared.inputs.shape[0] == 1
     other = Task.teacher_student(n=3, n_out=2, rank=1, seed=1)
     assert rules.Stack.from_tasks([task, other]).target.shape[0] == 2
+
+
+# -- typed transforms: each core transform says what it is and has its dense form ------------
+@pytest.mark.parametrize("rule, kind, attr, value", [
+    (rules.l2(0.25), rules.L2, "lam", 0.25),
+    (rules.weight_decay(0.5), rules.WeightDecay, "lam", 0.5),
+    (rules.clip(2.0), rules.Clip, "max_speed", 2.0),
+    (rules.ngd(3.0, damping=1e-4), rules.NGD, "q", 3.0),
+])
+def test_core_transforms_are_typed_and_carry_their_coefficients(rule, kind, attr, value):
+    (t,) = rule.transforms
+    assert type(t) is kind and getattr(t, attr) == value
+    assert not rule.discrete_only
+
+
+def test_l2_and_weight_decay_differ_only_in_their_stage():
+    a, b = rules.l2(0.3).transforms[0], rules.weight_decay(0.3).transforms[0]
+    assert a.stage == rules.Stage.REGULARIZE and b.stage == rules.Stage.DECAY
+    assert a.stage < rules.Stage.PRECONDITION < b.stage
+    assert (a.name, b.name) == ("l2(0.3)", "weight_decay(0.3)")
+
+
+def test_a_transform_without_a_dense_form_says_so_naming_it():
+    from dlnsim.testing import dense_velocity
+
+    net = Network.random((2, 3, 2), scale=0.5, seed=0)
+    spy = rules.Rule((rules.Map("spy", rules.Stage.DECAY, lambda d, s: d),))
+    with pytest.raises(TypeError, match="spy has no dense form"):
+        dense_velocity(net, Task(np.eye(2)), spy)
+    assert rules.kfac().discrete_only and rules.noisy_sgd("sqrt_fisher").discrete_only
+    with pytest.raises(TypeError, match="discrete-time optimiser"):
+        dense_velocity(net, Task(np.eye(2)), rules.kfac())

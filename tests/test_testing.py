@@ -169,7 +169,7 @@ def test_rules_cover_every_kind_and_option():
                 seen.add(f"q={t.q:g}" if t.q in (1, 2, 3) else "q other")
                 seen.add("damped" if t.damping else "undamped")
             else:
-                seen.add(t.kind)
+                seen.add(t.name.split("(")[0])
         if not any(isinstance(t, NGD) for t in rule.transforms):
             seen.add("gd")
 

@@ -38,17 +38,6 @@ from dlnsim.curvature.kernel import MapKernel, map_kernel
 from dlnsim.curvature.spectral import DEFAULT_RCOND, inverse_power
 from dlnsim.network import partial_products
 
-# The names of the stack functions before the package split (kept as aliases).
-batched_jvp = batched.jvp
-batched_vjp = batched.vjp
-batched_kernel_factors = batched.kernel_factors
-batched_ngd_direction = batched.ngd_direction
-batched_block_ngd_direction = batched.block_ngd_direction
-batched_block_factors = batched.block_factors
-batched_imbalance_ratio = batched.imbalance_ratio
-batched_balanced_svd = batched.balanced_svd
-batched_balanced_ngd_direction = batched.balanced_ngd_direction
-
 __all__ = [
     "BALANCE_RTOL", "DEFAULT_RCOND", "MapKernel", "balanced_kernel_eigenvalues",
     "balanced_ngd_direction", "balanced_svd", "batched", "block_factors", "block_ngd_direction",

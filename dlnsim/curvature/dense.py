@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from dlnsim.curvature.api import block_factors, cov_of, jvp_r
@@ -89,3 +91,34 @@ def kfac_gn_norm_sq(net: Network, input_cov=None) -> float:
                      for (a, b), w in zip(block_factors(net, input_cov), net.weights)))
 
 
+def dense_power(h: np.ndarray, v: np.ndarray, q: float, damping: float = 0.0,
+                rcond: float = 1e-12) -> np.ndarray:
+    """``f(H) v`` by ``numpy.linalg.eigh``: ``(l + eps)^{-1/q}``, or ``l^{-1/q}`` above
+    ``rcond * l_max`` and 0 below (the pseudo-inverse); the identity for ``q = inf``.
+
+    Parameters
+    ----------
+    h : numpy.ndarray
+        A symmetric PSD matrix.
+    v : numpy.ndarray
+        A vector.
+    q : float
+        The order (``inf``: identity).
+    damping : float
+        ``eps``.
+    rcond : float
+        The pseudo-inverse's relative cutoff.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    if math.isinf(q):
+        return np.array(v, dtype=float)
+    e, u = np.linalg.eigh(0.5 * (h + h.T))
+    e = np.clip(e, 0, None)
+    if damping > 0:
+        f = (e + damping) ** (-1 / q)
+    else:
+        f = np.where(e > rcond * e.max(), np.maximum(e, 1e-300) ** (-1 / q), 0.0)
+    return u @ (f * (u.T @ v))

@@ -15,7 +15,7 @@ which keeps the trace of ``F``. Dense blocks here exist for checks at small size
 they keep moving averages and refresh their inverses every ``inverse_interval`` steps, as in
 Algorithm 1 of Zhang et al., App. F, and Gao et al., Algorithm 1). Weight decay and L2 are the
 chain's: ``rules.chain(rules.kfac(), rules.weight_decay(1e-3))``. In the exact whitened limit
-both step ``d`` times the NGD-d velocity (tests/test_optim.py).
+both step ``d`` times the NGD-d velocity (tests/test_kfac.py).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ import numpy as np
 from dlnsim import _validate as V
 from dlnsim import modes
 from dlnsim import rules as R
-from dlnsim.rules.fields import NGD
+from dlnsim.rules.fields import L2, NGD, Clip, WeightDecay
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,10 @@ def rule_parts(rule: R.Rule) -> RuleParts:
     for t in rule.transforms:
         if isinstance(t, NGD):
             kw.update(q=t.q, block_diagonal=t.block_diagonal, damping=t.damping)
-        elif isinstance(t, R.Map) and t.kind in ("l2", "weight_decay"):
-            kw[t.kind] = kw.get(t.kind, 0.0) + t.value
-        elif isinstance(t, R.Map) and t.kind == "clip":
-            kw["clip"] = t.value
+        elif isinstance(t, (L2, WeightDecay)):
+            kw[t.label] = kw.get(t.label, 0.0) + t.lam
+        elif isinstance(t, Clip):
+            kw["clip"] = t.max_speed
         else:
             kw["unknown"] = kw["unknown"] + (t.name,)
     return RuleParts(**kw)

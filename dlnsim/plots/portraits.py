@@ -152,7 +152,7 @@ def phase_portrait(rule=None, depth: int = 2, modes: tuple[int, int] | None = No
         Bad input naming the argument, or a stateful rule (it has no singular-mode form).
     """
     rule = _as_rule(rule, q, block_diagonal, weight_decay)
-    if rule.stateful:
+    if rule.discrete_only:
         raise ValueError(f"rule {rule.name} has no singular-mode form")
     lim, t_end, lr = V.positive(lim, "lim"), V.positive(t_end, "t_end"), V.positive(lr, "lr")
     markers, n_arrows = V.positive_int(markers, "markers"), V.positive_int(n_arrows, "n_arrows")

@@ -26,8 +26,12 @@ from dlnsim.rules.core import (
 )
 from dlnsim.rules.fields import (
     DENSE_MAX,
+    L2,
+    NGD,
     PATHS,
+    Clip,
     NotBalanced,
+    WeightDecay,
     clip,
     gd,
     l2,
@@ -53,6 +57,7 @@ def __dir__():
     return sorted(list(globals()) + list(_PAPERS))
 
 
-__all__ = ["DENSE_MAX", "PATHS", "Context", "Direction", "Map", "ModeStack", "NotBalanced",
-           "Optimiser", "Rule", "Stack", "Stage", "Transform", "chain", "clip", "gd", "hcgd",
-           "kfac", "l2", "minibatch_sgd", "ngd", "noisy_sgd", "tkfac", "weight_decay"]
+__all__ = ["DENSE_MAX", "L2", "NGD", "PATHS", "Clip", "Context", "Direction", "Map", "ModeStack",
+           "NotBalanced", "Optimiser", "Rule", "Stack", "Stage", "Transform", "WeightDecay",
+           "chain", "clip", "gd", "hcgd", "kfac", "l2", "minibatch_sgd", "ngd", "noisy_sgd",
+           "tkfac", "weight_decay"]

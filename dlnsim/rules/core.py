@@ -342,6 +342,28 @@ class Transform:
             The members to run.
         """
 
+    def dense(self, v: np.ndarray, ctx) -> np.ndarray:
+        """This transform on the flat dense vector ``v``, by the slow, obvious route that
+        :func:`dlnsim.testing.dense_velocity` judges fast paths with.
+
+        Parameters
+        ----------
+        v : numpy.ndarray
+            The flat direction so far (shape ``(P,)``).
+        ctx : dlnsim.testing.DenseContext
+            The dense Gauss-Newton matrix, the flat weights, the layers' slices, the depth.
+
+        Returns
+        -------
+        numpy.ndarray
+
+        Raises
+        ------
+        TypeError
+            A transform without a dense form (the papers' discrete-time optimisers).
+        """
+        raise TypeError(f"transform {self.name} has no dense form: give it dense(v, ctx)")
+
     def decomposition_size(self, widths: Sequence[int]) -> int:
         """The largest matrix dimension this transform factorizes per step on a network of
         ``widths`` (what :mod:`dlnsim.threads` sizes the BLAS threads by): a width, unless a
@@ -372,11 +394,11 @@ class Optimiser(Transform):
 
 @dataclass(frozen=True, eq=False)
 class Map(Transform):
-    """A stateless transform given by a function ``(direction, stack) -> direction``.
-
-    ``kind`` and ``value`` say what it is (``"l2"``, ``"weight_decay"``, ``"clip"`` and its
-    coefficient), so that slow references (:func:`dlnsim.testing.dense_velocity`) can rebuild
-    it independently; a user's own Map may leave them empty.
+    """A stateless transform of the user's own, given by a function
+    ``(direction, stack) -> direction`` (the core rules are typed transforms: ``NGD``,
+    ``L2``, ``WeightDecay``, ``Clip``). It has no dense form; to be judged by
+    :func:`dlnsim.testing.dense_velocity`, subclass :class:`Transform` with ``apply`` and
+    ``dense``.
 
     Parameters
     ----------
@@ -386,15 +408,11 @@ class Map(Transform):
         Where it acts in a chain (:class:`Stage`).
     fn
         ``(direction, stack) -> direction``.
-    kind, value
-        What it is, e.g. ``"l2"`` and its coefficient.
     """
 
     name: str = field()  # field(): no default (the base class's attributes are not defaults)
     stage: Stage = field()
     fn: Callable[[Direction, Any], Direction] = field()
-    kind: str = ""
-    value: float = 0.0
 
     def apply(self, d: Direction, stack) -> Direction:
         """``fn(d, stack)``.
@@ -431,8 +449,9 @@ class Rule:
         return " -> ".join(t.name for t in self.transforms) or "gd"
 
     @property
-    def stateful(self) -> bool:
-        """Whether the rule needs discrete time (state between steps, or random draws)."""
+    def discrete_only(self) -> bool:
+        """Whether the rule needs discrete time: a transform keeps state between steps or
+        draws random numbers (the papers' optimisers), so it has no velocity field."""
         return any(t.stateful or t.stochastic for t in self.transforms)
 
     @property
@@ -475,7 +494,7 @@ class Rule:
             t.check(stack)
 
     def _stateless(self) -> None:
-        if self.stateful:
+        if self.discrete_only:
             raise TypeError(f"rule {self.name} is a discrete-time optimiser (it keeps state or "
                             "draws random numbers): run it with simulate(..., "
                             "method='discrete')")

@@ -17,8 +17,9 @@ from array_api_compat import is_numpy_namespace
 from dlnsim import _validate as V
 from dlnsim.curvature import batched, krylov
 from dlnsim.curvature.api import BALANCE_RTOL, vjp
+from dlnsim.curvature.dense import dense_power
 from dlnsim.curvature.spectral import DEFAULT_RCOND, check_spectral, inverse_power
-from dlnsim.rules.core import Direction, Map, Rule, Stack, Stage, Transform
+from dlnsim.rules.core import Direction, Rule, Stack, Stage, Transform
 
 PATHS = ("auto", "dense", "depth2", "balanced", "krylov")
 DENSE_MAX = 1024  # auto: largest n_d * n_0 for the dense map-space kernel (n = 32 when square)
@@ -47,7 +48,13 @@ def gd() -> Rule:
 
 @dataclass(frozen=True, eq=False)
 class NGD(Transform):
-    """The fractional natural-gradient preconditioner ``H^{+1/q}`` (:func:`ngd`)."""
+    """The fractional natural-gradient preconditioner ``H^{+1/q}`` (:func:`ngd`).
+
+    Parameters
+    ----------
+    q, damping, rcond, block_diagonal, path, tol, maxiter
+        As for :func:`ngd`, which checks them.
+    """
 
     q: float
     damping: float = 0.0
@@ -72,6 +79,18 @@ class NGD(Transform):
                 raise ValueError("path='balanced' needs whitened inputs (S = I) and the plain "
                                  "gradient (no transform before ngd)")
             self._balance(s, BALANCED_PATH_RTOL)
+
+    def dense(self, v, ctx):
+        # the slow, obvious route: eigh of the dense P x P Gauss-Newton matrix, or of its exact
+        # diagonal blocks with d^{-1/q} for NGD-d (eqs 9, 19)
+        if not self.block_diagonal:
+            return dense_power(ctx.h, v, self.q, self.damping, self.rcond)
+        out = np.empty_like(v)
+        scale = ctx.depth ** (-1.0 / self.q)
+        for sl in ctx.slices:
+            out[sl] = scale * dense_power(ctx.h[sl, sl], v[sl], self.q, self.damping,
+                                          self.rcond)
+        return out
 
     def decomposition_size(self, widths) -> int:
         # the dense map-space kernel is (n_d n_0) x (n_d n_0); auto takes it at depth > 2 up
@@ -226,16 +245,86 @@ def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = DEFAULT_RCOND,
     return Rule((NGD(q, damping, rcond, block_diagonal, path, tol, maxiter),))
 
 
-def add_weights(lam: float, name: str, stage: Stage) -> Rule:
-    """``direction + lam * w``, the one formula of L2 (before) and weight decay (after)."""
-    lam = V.nonnegative(lam, name)
+@dataclass(frozen=True, eq=False)
+class _AddWeights(Transform):
+    """``direction + lam * w``: the one formula of L2 and of decoupled weight decay, which
+    differ only in where they act (their ``stage``)."""
 
-    def fn(d: Direction, s) -> Direction:
-        if lam == 0:
+    lam: float
+    label = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.label}({self.lam:g})"
+
+    def apply(self, d: Direction, s) -> Direction:
+        if self.lam == 0:
             return d
-        return Direction(tuple(p + lam * w for p, w in zip(d.params, s.weights)))
+        return Direction(tuple(p + self.lam * w for p, w in zip(d.params, s.weights)))
 
-    return Rule((Map(f"{name}({lam:g})", stage, fn, name, lam),))
+    def dense(self, v, ctx):
+        return v + self.lam * ctx.theta
+
+
+@dataclass(frozen=True, eq=False)
+class L2(_AddWeights):
+    """L2 regularisation, before the preconditioner (:func:`l2`; Zhang et al. eq 6).
+
+    Parameters
+    ----------
+    lam : float
+        The coefficient, ``>= 0``.
+    """
+
+    label = "l2"
+    stage = Stage.REGULARIZE
+
+
+@dataclass(frozen=True, eq=False)
+class WeightDecay(_AddWeights):
+    """Decoupled weight decay, after the preconditioner (:func:`weight_decay`; eq 7).
+
+    Parameters
+    ----------
+    lam : float
+        The coefficient, ``>= 0``.
+    """
+
+    label = "weight_decay"
+    stage = Stage.DECAY
+
+
+@dataclass(frozen=True, eq=False)
+class Clip(Transform):
+    """Update-speed clipping of the preconditioned direction (:func:`clip`).
+
+    Parameters
+    ----------
+    max_speed : float
+        The largest speed, ``> 0``.
+    """
+
+    max_speed: float
+    stage = Stage.RESCALE
+
+    @property
+    def name(self) -> str:
+        return f"clip({self.max_speed:g})"
+
+    def apply(self, d: Direction, s) -> Direction:
+        xp, c = s.xp, self.max_speed
+        speed = xp.sqrt(sum(xp.sum(p * p, axis=(-2, -1), keepdims=True) for p in d.params))
+        over = speed > c
+        scale = xp.where(over, c / xp.where(over, speed, xp.ones_like(speed)),
+                         xp.ones_like(speed))
+        y = d.cotangent
+        if y is not None:
+            y = y * (scale[..., 0] if y.ndim < scale.ndim else scale)
+        return Direction(tuple(scale * p for p in d.params), y)
+
+    def dense(self, v, ctx):
+        speed = float(np.linalg.norm(v))
+        return v * (self.max_speed / speed if speed > self.max_speed else 1.0)
 
 
 def l2(lam: float) -> Rule:
@@ -251,7 +340,7 @@ def l2(lam: float) -> Rule:
     -------
     Rule
     """
-    return add_weights(lam, "l2", Stage.REGULARIZE)
+    return Rule((L2(V.nonnegative(lam, "l2")),))
 
 
 def weight_decay(lam: float) -> Rule:
@@ -268,7 +357,7 @@ def weight_decay(lam: float) -> Rule:
     -------
     Rule
     """
-    return add_weights(lam, "weight_decay", Stage.DECAY)
+    return Rule((WeightDecay(V.nonnegative(lam, "weight_decay")),))
 
 
 def clip(max_speed: float) -> Rule:
@@ -287,17 +376,4 @@ def clip(max_speed: float) -> Rule:
     -------
     Rule
     """
-    c = V.positive(max_speed, "max_speed")
-
-    def fn(d: Direction, s) -> Direction:
-        xp = s.xp
-        speed = xp.sqrt(sum(xp.sum(p * p, axis=(-2, -1), keepdims=True) for p in d.params))
-        over = speed > c
-        scale = xp.where(over, c / xp.where(over, speed, xp.ones_like(speed)),
-                         xp.ones_like(speed))
-        y = d.cotangent
-        if y is not None:
-            y = y * (scale[..., 0] if y.ndim < scale.ndim else scale)
-        return Direction(tuple(scale * p for p in d.params), y)
-
-    return Rule((Map(f"clip({c:g})", Stage.RESCALE, fn, "clip", c),))
+    return Rule((Clip(V.positive(max_speed, "max_speed")),))

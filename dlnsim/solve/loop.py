@@ -1,7 +1,8 @@
 """The one integration loop: saving, divergence, stall and budget checks, progress, statuses.
 
-A *stepper* (:mod:`dlnsim.solve.steppers`) only knows how to advance the running members of a
-stack ``y`` of shape ``(B, P)`` by one step; everything else is here, once, for every method:
+A *stepper* (one module of :mod:`dlnsim.solve` each: dopri5, rk4, discrete, scipy) only
+knows how to advance the running members of a stack ``y`` of shape ``(B, P)`` by one step;
+everything else is here, once, for every method:
 
 * save points: a stepper that *lands* on the save times (dopri5, rk4, discrete) has its state
   stored when it reaches one; a stepper with dense output (scipy's) is interpolated there;

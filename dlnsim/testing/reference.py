@@ -12,13 +12,13 @@ weight_decay and clip, and of a user's own transform that defines ``dense(v, ctx
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from dlnsim.curvature.dense import dense_power
 from dlnsim.network import Network
-from dlnsim.rules.core import Map, Rule
+from dlnsim.rules.core import Rule
 from dlnsim.task import Task
 
 
@@ -111,39 +111,6 @@ def dense_gradient(weights, target, cov=None) -> np.ndarray:
     return dense_jacobian(weights).T @ ((full_map(weights) - target) @ cov).ravel()
 
 
-def dense_power(h: np.ndarray, v: np.ndarray, q: float, damping: float = 0.0,
-                rcond: float = 1e-12) -> np.ndarray:
-    """``f(H) v`` by ``numpy.linalg.eigh``: ``(l + eps)^{-1/q}``, or ``l^{-1/q}`` above
-    ``rcond * l_max`` and 0 below (the pseudo-inverse); the identity for ``q = inf``.
-
-    Parameters
-    ----------
-    h : numpy.ndarray
-        A symmetric PSD matrix.
-    v : numpy.ndarray
-        A vector.
-    q : float
-        The order (``inf``: identity).
-    damping : float
-        ``eps``.
-    rcond : float
-        The pseudo-inverse's relative cutoff.
-
-    Returns
-    -------
-    numpy.ndarray
-    """
-    if math.isinf(q):
-        return np.array(v, dtype=float)
-    e, u = np.linalg.eigh(0.5 * (h + h.T))
-    e = np.clip(e, 0, None)
-    if damping > 0:
-        f = (e + damping) ** (-1 / q)
-    else:
-        f = np.where(e > rcond * e.max(), np.maximum(e, 1e-300) ** (-1 / q), 0.0)
-    return u @ (f * (u.T @ v))
-
-
 def flat(arrays) -> np.ndarray:
     return np.concatenate([np.ravel(a) for a in arrays])
 
@@ -168,25 +135,6 @@ class DenseContext:
     theta: np.ndarray
     slices: tuple
     depth: int
-
-
-def _dense_ngd(t, v: np.ndarray, ctx: DenseContext) -> np.ndarray:
-    if not t.block_diagonal:
-        return dense_power(ctx.h, v, t.q, t.damping, t.rcond)
-    out = np.empty_like(v)
-    scale = ctx.depth ** (-1.0 / t.q)
-    for sl in ctx.slices:  # the exact diagonal blocks of the dense matrix
-        out[sl] = scale * dense_power(ctx.h[sl, sl], v[sl], t.q, t.damping, t.rcond)
-    return out
-
-
-def _dense_map(t: Map, v: np.ndarray, ctx: DenseContext) -> np.ndarray:
-    if t.kind in ("l2", "weight_decay"):
-        return v + t.value * ctx.theta
-    if t.kind == "clip":
-        speed = float(np.linalg.norm(v))
-        return v * (t.value / speed if speed > t.value else 1.0)
-    raise TypeError(f"transform {t.name} has no dense form: give it dense(v, ctx)")
 
 
 def dense_velocity(net: Network, task: Task, rule: Rule) -> tuple[np.ndarray, ...]:
@@ -217,11 +165,9 @@ def dense_velocity(net: Network, task: Task, rule: Rule) -> tuple[np.ndarray, ..
     TypeError
         A stateful rule, or a transform without a dense form.
     """
-    from dlnsim.rules.fields import NGD
-
     if not isinstance(rule, Rule):
         raise TypeError(f"rule must be a dlnsim.rules.Rule, got {type(rule).__name__}")
-    if rule.stateful:
+    if rule.discrete_only:
         raise TypeError(f"rule {rule.name} is a discrete-time optimiser: it has no velocity")
     weights = [np.asarray(w, dtype=float) for w in net.weights]
     cov = task.input_cov
@@ -233,14 +179,7 @@ def dense_velocity(net: Network, task: Task, rule: Rule) -> tuple[np.ndarray, ..
     ctx = DenseContext(dense_gauss_newton(weights, cov), theta, tuple(slices), len(weights))
     v = dense_gradient(weights, task.target, cov)
     for t in sorted(rule.transforms, key=lambda t: int(t.stage)):
-        if hasattr(t, "dense"):
-            v = t.dense(v, ctx)
-        elif isinstance(t, NGD):
-            v = _dense_ngd(t, v, ctx)
-        elif isinstance(t, Map):
-            v = _dense_map(t, v, ctx)
-        else:
-            raise TypeError(f"transform {t.name} has no dense form: give it dense(v, ctx)")
+        v = t.dense(v, ctx)
     return net.unflatten(-v)
 
 

@@ -196,8 +196,8 @@ def _decay_as_l2():
     from dlnsim import rules
     from dlnsim.rules import fields
 
-    with _everywhere(fields.weight_decay, lambda f: lambda lam: fields.add_weights(
-            lam, "weight_decay", rules.Stage.REGULARIZE)):
+    with _everywhere(fields.weight_decay, lambda f: lambda lam: rules.Rule(
+            (fields.L2(lam),))):
         yield
 
 

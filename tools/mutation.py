@@ -1,6 +1,6 @@
 """Mutation testing of the numerical core: do the tests notice a plausible bug?
 
-    python benchmarks/mutation.py [--per-module 20] [--workers 2] [--seed 0]
+    python tools/mutation.py [--per-module 20] [--workers 2] [--seed 0]
                                   [--only curvature,solve] [--json mutants.json] [--list]
 
 Each mutant changes one operator or constant of one module (``+`` and ``-``, ``*`` and ``/``,
@@ -45,12 +45,13 @@ GROUPS = {
                "dlnsim/solve/options.py"],
               ["tests/test_solve.py", "tests/test_integrate.py"]),
     "integrate": (["dlnsim/integrate.py"], ["tests/test_integrate.py", "tests/test_kfac.py",
-                                            "tests/test_noise.py", "tests/test_deprecated.py"]),
+                                            "tests/test_noise.py"]),
     "trajectory": (["dlnsim/trajectory.py", "dlnsim/_io.py"],
                    ["tests/test_trajectory.py", "tests/test_integrate.py"]),
     "optim": (["dlnsim/optim/kfac.py", "dlnsim/optim/hcgd.py", "dlnsim/optim/noise.py"],
               ["tests/test_kfac.py", "tests/test_hcgd.py", "tests/test_noise.py"]),
-    "cli": (["dlnsim/cli.py"], ["tests/test_cli.py"]),
+    "cli": ([f"dlnsim/cli/{m}.py" for m in ("__init__", "args", "verify", "figures", "simulate",
+                                            "portrait", "sweep")], ["tests/test_cli.py"]),
 }
 
 SWAP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
