@@ -27,6 +27,7 @@ from dlnsim import backends, threads
 from dlnsim import rules as R
 from dlnsim.curvature import batched
 from dlnsim.curvature.spectral import DEFAULT_RCOND, inverse_power
+from dlnsim.rules.presets import DEFAULT_Q
 from dlnsim.solve import Limits, Options, solve
 from dlnsim.solve.status import Status
 
@@ -49,10 +50,11 @@ def jacobian(sigma):
     return batched.mode_jacobian(_as_array(sigma))
 
 
-def mode_rule(q: float = 2.0, block_diagonal: bool = False, damping: float = 0.0,
+def mode_rule(q: float = DEFAULT_Q, block_diagonal: bool = False, damping: float = 0.0,
               weight_decay: float = 0.0, max_speed: float | None = None) -> R.Rule:
-    """The rule the keyword shorthand names: ``chain(ngd(q, damping, block_diagonal),
-    clip(max_speed), weight_decay(weight_decay))``.
+    """The rule the keyword shorthand names: :func:`dlnsim.rules.preset` with ``clip =
+    max_speed`` (``chain(ngd(q, damping, block_diagonal), clip(max_speed),
+    weight_decay(weight_decay))``, terms that do nothing left out).
 
     Parameters
     ----------
@@ -71,14 +73,11 @@ def mode_rule(q: float = 2.0, block_diagonal: bool = False, damping: float = 0.0
     -------
     Rule
     """
-    parts = [R.ngd(q, damping=damping, block_diagonal=block_diagonal)]
-    if max_speed is not None:
-        parts.append(R.clip(max_speed))
-    parts.append(R.weight_decay(weight_decay))
-    return R.chain(*parts)
+    return R.preset(q, damping=damping, block_diagonal=block_diagonal, clip=max_speed,
+                    weight_decay=weight_decay)
 
 
-def velocity(sigma, target, q: float = 2.0, block_diagonal: bool = False,
+def velocity(sigma, target, q: float = DEFAULT_Q, block_diagonal: bool = False,
              damping: float = 0.0, weight_decay: float = 0.0,
              max_speed: float | None = None, rule: R.Rule | None = None):
     """``dsigma/dt`` at unit learning rate, vectorized over ``(..., modes, d)``.
@@ -158,7 +157,7 @@ class ModeTrajectory:
         return np.asarray(self.sigma, dtype=dtype)
 
 
-def simulate(sigma0, target, t, q: float = 2.0, block_diagonal: bool = False, lr: float = 1.0,
+def simulate(sigma0, target, t, q: float = DEFAULT_Q, block_diagonal: bool = False, lr: float = 1.0,
              weight_decay: float = 0.0, *, rule: R.Rule | None = None, method: str = "ode",
              solver: str | None = None, rtol: float = 1e-10, atol: float = 1e-12,
              dt: float | None = None, limits: Limits | None = None, quiet: bool = True,

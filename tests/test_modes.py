@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from dlnsim import modes
+from dlnsim import modes, rules
 
 positive_sigma = st.integers(1, 5).flatmap(
     lambda d: arrays(np.float64, (3, d), elements=st.floats(0.05, 3.0)))
@@ -221,4 +221,4 @@ def test_documented_defaults_of_the_mode_functions():
     a = modes.simulate(sigma0, [1.0], [0.0, 1.0])
     b = modes.simulate(sigma0, [1.0], [0.0, 1.0], q=2.0)
     np.testing.assert_array_equal(a.sigma, b.sigma)
-    assert modes.mode_rule().name == "ngd(q=2) -> weight_decay(0)"
+    assert modes.mode_rule().name == "ngd(q=2)" == rules.preset().name

@@ -346,3 +346,36 @@ def test_a_transform_without_a_dense_form_says_so_naming_it():
     assert rules.kfac().discrete_only and rules.noisy_sgd("sqrt_fisher").discrete_only
     with pytest.raises(TypeError, match="discrete-time optimiser"):
         dense_velocity(net, Task(np.eye(2)), rules.kfac())
+
+
+# -- one keyword builder and its inverse, one default q ------------------------------------
+@pytest.mark.parametrize("kw", [
+    {}, {"q": 1.0, "damping": 1e-3}, {"q": 3.0, "block_diagonal": True},
+    {"q": math.inf, "l2": 0.1, "weight_decay": 0.2}, {"q": 2.0, "clip": 0.5, "l2": 0.3},
+])
+def test_preset_and_parts_are_inverse(kw):
+    rule = rules.preset(**kw)
+    p = rules.parts(rule)
+    assert rules.preset(**{k: v for k, v in vars(p).items() if k != "unknown"}).name == rule.name
+    assert p.q == kw.get("q", rules.DEFAULT_Q) and p.unknown == ()
+    assert p.l2 == kw.get("l2", 0.0) and p.weight_decay == kw.get("weight_decay", 0.0)
+    assert p.clip == kw.get("clip")
+
+
+def test_one_default_q_for_every_keyword_shorthand():
+    from dlnsim.cli import build_parser
+    from dlnsim.sweep.spec import DEFAULTS
+
+    assert rules.DEFAULT_Q == 2.0
+    assert rules.preset().transforms[0].q == rules.DEFAULT_Q
+    assert build_parser().parse_args(["simulate"]).q == rules.DEFAULT_Q
+    assert DEFAULTS["q"] == (rules.DEFAULT_Q,)
+    with pytest.raises(TypeError, match="q"):
+        rules.ngd()  # the builder of one transform takes q explicitly
+
+
+def test_parts_names_what_is_not_a_core_rule():
+    p = rules.parts(rules.chain(rules.kfac(), rules.weight_decay(0.1)))
+    assert p.unknown == (rules.kfac().name,) and p.weight_decay == 0.1 and math.isinf(p.q)
+    with pytest.raises(TypeError, match="rule must be"):
+        rules.parts("ngd")

@@ -9,6 +9,8 @@ import os
 import re
 import sys
 
+from dlnsim.rules.presets import DEFAULT_Q
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 _NUMBER_LIST = re.compile(r"^-[0-9.,eE+-]+$")  # values such as "-4,4" or "-1e-3"
 
@@ -113,8 +115,9 @@ def join_negative_values(argv: list[str], parser: argparse.ArgumentParser) -> li
 def add_rule_flags(p: argparse.ArgumentParser) -> None:
     """The flags that name a rule: ngd(q, damping, block_diagonal) -> clip -> weight decay."""
     p.add_argument("--q", type=number("a number >= 1 or inf", 1.0, allow_inf=True),
-                   default=2.0,
-                   help="curvature correction order: 1 NGD, 2 sqrt-NGD (default), inf GD")
+                   default=DEFAULT_Q,
+                   help=f"curvature correction order: 1 NGD, 2 sqrt-NGD, inf GD (default "
+                        f"{DEFAULT_Q:g})")
     p.add_argument("--block-diagonal", action="store_true", help="use NGD-d blocks")
     p.add_argument("--damping", type=number("a number >= 0", 0.0), default=0.0,
                    help="Levenberg-Marquardt eps")
@@ -130,14 +133,8 @@ def rule_from_flags(a):
     """The rule the flags name (the chain's stage order makes the flag order irrelevant)."""
     from dlnsim import rules
 
-    rule = rules.ngd(a.q, damping=a.damping, block_diagonal=a.block_diagonal)
-    if a.l2:
-        rule = rules.chain(rules.l2(a.l2), rule)
-    if a.clip is not None:
-        rule = rules.chain(rule, rules.clip(a.clip))
-    if a.weight_decay:
-        rule = rules.chain(rule, rules.weight_decay(a.weight_decay))
-    return rule
+    return rules.preset(a.q, damping=a.damping, block_diagonal=a.block_diagonal, l2=a.l2,
+                        clip=a.clip, weight_decay=a.weight_decay)
 
 
 def failures(results, name: str) -> list:

@@ -24,35 +24,6 @@ import numpy as np
 from dlnsim import _validate as V
 from dlnsim import modes
 from dlnsim import rules as R
-from dlnsim.rules.fields import L2, NGD, Clip, WeightDecay
-
-
-@dataclass(frozen=True)
-class RuleParts:
-    """What a chain of the core rules is made of (``unknown``: transforms of the user's own)."""
-
-    q: float = math.inf
-    block_diagonal: bool = False
-    damping: float = 0.0
-    l2: float = 0.0
-    weight_decay: float = 0.0
-    clip: float | None = None
-    unknown: tuple[str, ...] = ()
-
-
-def rule_parts(rule: R.Rule) -> RuleParts:
-    """Read a rule's transforms back into :class:`RuleParts`."""
-    kw: dict = {"unknown": ()}
-    for t in rule.transforms:
-        if isinstance(t, NGD):
-            kw.update(q=t.q, block_diagonal=t.block_diagonal, damping=t.damping)
-        elif isinstance(t, (L2, WeightDecay)):
-            kw[t.label] = kw.get(t.label, 0.0) + t.lam
-        elif isinstance(t, Clip):
-            kw["clip"] = t.max_speed
-        else:
-            kw["unknown"] = kw["unknown"] + (t.name,)
-    return RuleParts(**kw)
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,7 +48,7 @@ def conservation_law(rule: R.Rule, layers: tuple[int, int] = (0, 1)) -> Law:
     reparametrises time and keeps every constant. L2 and weight decay break them, and damped
     NGD-d has no closed-form constant.
     """
-    p = rule_parts(rule)
+    p = R.parts(rule)
     a, b = (f"\\sigma_{layers[0] + 1}", f"\\sigma_{layers[1] + 1}")
     if p.unknown:
         return Law(None, "", f"no conservation law known for {', '.join(p.unknown)}")
@@ -263,5 +234,4 @@ def _unique(points: np.ndarray, tol: float = 1e-6) -> np.ndarray:
     return np.array(out).reshape(-1, points.shape[1] if points.ndim == 2 else 1)
 
 
-__all__ = ["Law", "Plane", "RuleParts", "balanced", "conservation_law", "fixed_points",
-           "make_plane", "rule_parts"]
+__all__ = ["Law", "Plane", "balanced", "conservation_law", "fixed_points", "make_plane"]

@@ -21,7 +21,6 @@ from dlnsim.plots.planes import (
     conservation_law,
     fixed_points,
     make_plane,
-    rule_parts,
 )
 from dlnsim.plots.style import rule_label, subplots
 
@@ -94,7 +93,7 @@ def _as_rule(rule, q, block_diagonal, weight_decay) -> R.Rule:
     if rule is not None and not isinstance(rule, (int, float)):
         raise TypeError(f"rule must be a dlnsim.rules.Rule or a number q, got "
                         f"{type(rule).__name__}")
-    q = V.order_q(2.0 if rule is None and q is None else (rule if q is None else q))
+    q = V.order_q(R.DEFAULT_Q if rule is None and q is None else (rule if q is None else q))
     return mode_dynamics.mode_rule(q, block_diagonal, weight_decay=V.nonnegative(weight_decay,
                                                                           "weight_decay"))
 
@@ -242,7 +241,7 @@ def _draw_field(ax, plane: Plane, rule, lr, lim, n_arrows, streamlines):
 
 def rule_title(rule: R.Rule) -> str:
     """The paper's name of a rule (rule_label) with its damping, L2, decay and clipping."""
-    p = rule_parts(rule)
+    p = R.parts(rule)
     if p.unknown:
         return rule.name
     out = rule_label(p.q, p.block_diagonal)

@@ -1,7 +1,8 @@
 """Update rules: one protocol (:mod:`dlnsim.rules.core`), chains of small transforms.
 
 Continuous-time fields (:mod:`dlnsim.rules.fields`): :func:`gd`, :func:`ngd` (q-NGD, damping,
-block-diagonal NGD-d, paths), :func:`l2`, :func:`weight_decay`, :func:`clip`. Discrete-time
+block-diagonal NGD-d, paths), :func:`l2`, :func:`weight_decay`, :func:`clip`; their keyword
+shorthand :func:`preset` and its inverse :func:`parts` (:mod:`dlnsim.rules.presets`). Discrete-time
 optimisers of the papers (:mod:`dlnsim.optim`): :func:`kfac`, :func:`tkfac`, :func:`hcgd`,
 :func:`noisy_sgd`, :func:`minibatch_sgd`. All compose with :func:`chain`, in stage order
 (l2 before the preconditioner, clip and decoupled weight decay after it, wherever written).
@@ -38,6 +39,7 @@ from dlnsim.rules.fields import (
     ngd,
     weight_decay,
 )
+from dlnsim.rules.presets import DEFAULT_Q, RuleParts, parts, preset
 
 # The papers' optimisers live in dlnsim.optim (above this package: they are built on its
 # protocol); their constructors are served here on first use.
@@ -57,7 +59,7 @@ def __dir__():
     return sorted(list(globals()) + list(_PAPERS))
 
 
-__all__ = ["DENSE_MAX", "L2", "NGD", "PATHS", "Clip", "Context", "Direction", "Map", "ModeStack",
-           "NotBalanced", "Optimiser", "Rule", "Stack", "Stage", "Transform", "WeightDecay",
-           "chain", "clip", "gd", "hcgd", "kfac", "l2", "minibatch_sgd", "ngd", "noisy_sgd",
-           "tkfac", "weight_decay"]
+__all__ = ["DEFAULT_Q", "DENSE_MAX", "L2", "NGD", "PATHS", "Clip", "Context", "Direction", "Map",
+           "ModeStack", "NotBalanced", "Optimiser", "Rule", "RuleParts", "Stack", "Stage",
+           "Transform", "WeightDecay", "chain", "clip", "gd", "hcgd", "kfac", "l2",
+           "minibatch_sgd", "ngd", "noisy_sgd", "parts", "preset", "tkfac", "weight_decay"]

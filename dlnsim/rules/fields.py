@@ -188,7 +188,7 @@ class NGD(Transform):
         return Direction((out,))
 
 
-def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = DEFAULT_RCOND,
+def ngd(q: float, damping: float = 0.0, rcond: float = DEFAULT_RCOND,
         block_diagonal: bool = False, path: str = "auto", tol: float = 1e-10,
         maxiter: int = 200) -> Rule:
     """Fractional natural gradient ``H^{+1/q}`` (q = 1 NGD, 2 sqrt-NGD, inf GD; Huh 2020, eq 12).
@@ -196,7 +196,8 @@ def ngd(q: float = 1.0, damping: float = 0.0, rcond: float = DEFAULT_RCOND,
     Parameters
     ----------
     q
-        Order of the correction, ``q >= 1``; ``math.inf`` is gradient descent.
+        Order of the correction, ``q >= 1``; ``math.inf`` is gradient descent. Always given
+        (the keyword shorthand :func:`preset` has the one default, ``DEFAULT_Q``).
     damping
         Levenberg-Marquardt ``eps``: use ``(H + eps I)^{-1/q}``; 0 means the pseudo-inverse.
     rcond

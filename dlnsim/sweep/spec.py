@@ -49,9 +49,9 @@ else:  # pragma: no cover - Python 3.10
 # grid axes in the order of the result's dims (seed last, then time)
 AXES = ("q", "block_diagonal", "damping", "weight_decay", "l2", "clip", "depth", "width",
         "scale", "lr", "seed")
-DEFAULTS = {"q": (2.0,), "block_diagonal": (False,), "damping": (0.0,), "weight_decay": (0.0,),
-            "l2": (0.0,), "clip": (math.inf,), "depth": (2,), "width": (8,), "scale": (0.1,),
-            "lr": (1.0,), "seed": (0,)}
+DEFAULTS = {"q": (R.DEFAULT_Q,), "block_diagonal": (False,), "damping": (0.0,),
+            "weight_decay": (0.0,), "l2": (0.0,), "clip": (math.inf,), "depth": (2,),
+            "width": (8,), "scale": (0.1,), "lr": (1.0,), "seed": (0,)}
 TABLES = {
     "": {"name", "task", "grid", "init", "time"},
     "task": {"kind", "n", "rank", "noise", "samples", "seed", "singular_values", "target",
@@ -229,15 +229,9 @@ class Spec:
         -------
         Rule
         """
-        parts = [R.ngd(point["q"], damping=point["damping"],
-                       block_diagonal=point["block_diagonal"])]
-        if point["l2"]:
-            parts.append(R.l2(point["l2"]))
-        if math.isfinite(point["clip"]):
-            parts.append(R.clip(point["clip"]))
-        if point["weight_decay"]:
-            parts.append(R.weight_decay(point["weight_decay"]))
-        return R.chain(*parts)
+        return R.preset(point["q"], damping=point["damping"],
+                        block_diagonal=point["block_diagonal"], l2=point["l2"],
+                        clip=point["clip"], weight_decay=point["weight_decay"])
 
 
 # -- reading and checking ------------------------------------------------------------------
