@@ -16,7 +16,7 @@ import numpy as np
 from dlnsim import _validate as V
 from dlnsim import backends, threads
 from dlnsim.network import Network, unflatten
-from dlnsim.rules import Context, Rule, Stack
+from dlnsim.rules import Rule, Stack
 from dlnsim.rules.core import check_pair
 from dlnsim.solve import Limits, Options, Status, check_memory, memory_estimate, solve
 from dlnsim.task import Task
@@ -157,15 +157,10 @@ def simulate_ensemble(nets: Sequence[Network], task: Task | Sequence[Task],
         if not np.isfinite(loss0):
             raise ValueError(f"{name}: the loss of the initial map overflows float64 "
                              "(weights or target too large)")
-    for i, r in enumerate(rules_):
-        if r.discrete_only and opts.method != "discrete":
-            raise ValueError(f"rule[{i}] {r.name} is a discrete-time optimiser (it keeps state "
-                             "or draws random numbers): use method='discrete'")
-
+    groups = _groups(nets, tasks, rules_, be, opts)  # every group checked before any work
     size = max(r.decomposition_size(widths) for r in rules_)
     with threads.limit(size, limits.threads):
-        out, saved, status, message, nfev = _solve_groups(nets, tasks, rules_, lrs, be, opts,
-                                                          quiet)
+        out, saved, status, message, nfev = _solve_groups(nets, groups, lrs, be, opts, quiet)
     weights = unflatten(out, widths)  # (B, T, n_{i+1}, n_i) per layer
     maps = weights[0]
     for w in weights[1:]:
@@ -179,35 +174,41 @@ def simulate_ensemble(nets: Sequence[Network], task: Task | Sequence[Task],
     )
 
 
-def _solve_groups(nets, tasks, rules_, lrs, be, opts, quiet):
+def _groups(nets, tasks, rules_, be, opts) -> list:
+    """``(members, rule, stack)`` per rule object, each checked (:meth:`Rule.check`)."""
+    widths = nets[0].widths
+    groups: dict[int, list[int]] = {}
+    for i, r in enumerate(rules_):
+        groups.setdefault(id(r), []).append(i)
+    out = []
+    for members in groups.values():
+        r = rules_[members[0]]
+        stack = replace(Stack.from_tasks([tasks[i] for i in members], be.asarray),
+                        weights=tuple(be.asarray(np.stack([nets[i].weights[k] for i in members]))
+                                      for k in range(len(widths) - 1)))
+        r.check(stack, discrete=opts.method == "discrete")
+        out.append((members, r, stack))
+    return out
+
+
+def _solve_groups(nets, groups, lrs, be, opts, quiet):
     """Integrate each group of members that share a rule; ``(out, saved, status, message,
     nfev)`` with ``out`` the flat states ``(B, T, P)``."""
-    b, widths = len(nets), nets[0].widths
+    b = len(nets)
     flat0 = np.stack([n.flat() for n in nets])
     out = np.repeat(flat0[:, None, :], len(opts.t), axis=1)  # (B, T, P)
     saved = np.ones(b, dtype=np.int64)
     status = np.zeros(b, dtype=np.int64)
     message = [""] * b
     nfev = 0
-    groups: dict[int, list[int]] = {}
-    for i, r in enumerate(rules_):
-        groups.setdefault(id(r), []).append(i)
-    stacks = []
-    for members in groups.values():  # every group checked before any work
-        r = rules_[members[0]]
-        stack = replace(Stack.from_tasks([tasks[i] for i in members], be.asarray),
-                        weights=tuple(be.asarray(np.stack([nets[i].weights[k] for i in members]))
-                                      for k in range(len(widths) - 1)))
-        r.check(stack)
-        stacks.append((members, r, stack))
     interrupted = False
-    for members, r, stack in stacks:
+    for members, r, stack in groups:
         if interrupted:  # Ctrl-C stops the whole ensemble: later groups do not start
             status[members] = int(Status.INTERRUPTED)
             for i in members:
                 message[i] = "interrupted before this member started; its initial state is kept"
             continue
-        field = be.guard(_field(r, stack, be.asarray(lrs[members]), widths))
+        field = be.guard(r.field(stack, be.asarray(lrs[members])))
         desc = r.name if len(groups) == 1 else f"{r.name} ({len(members)})"
         res = solve(field, be.asarray(flat0[members]), opts, quiet, desc, _stall_hint(r))
         for k, y in enumerate(res.y):
@@ -218,79 +219,6 @@ def _solve_groups(nets, tasks, rules_, lrs, be, opts, quiet):
         nfev += res.nfev
         interrupted = bool(np.any(res.status == int(Status.INTERRUPTED)))
     return out, saved, status, message, nfev
-
-
-def _field(rule: Rule, stack: Stack, lr, widths):
-    """``field(y, idx)``: ``lr`` times the rule's velocity for the members ``idx`` with flat
-    states ``y``. A stateful rule advances its state once per call (the discrete stepper calls
-    the field once per step and member)."""
-    sizes = [widths[i + 1] * widths[i] for i in range(len(widths) - 1)]
-    xp = stack.xp
-    states = list(rule.init(stack)) if rule.discrete_only else None
-    rngs = _generators(rule, stack.weights[0].shape[0]) if rule.discrete_only else None
-    count = np.zeros(stack.weights[0].shape[0], dtype=np.int64)
-
-    def field(y, idx):
-        ws, k = [], 0
-        for i, size in enumerate(sizes):
-            ws.append(y[:, k:k + size].reshape((y.shape[0], widths[i + 1], widths[i])))
-            k += size
-        sub = stack.take(idx, ws)
-        if states is None:
-            v = rule.stack_velocity(sub)
-        else:
-            v = _stateful_velocity(rule, sub, states, rngs, count, np.asarray(idx), lr[idx])
-        flat = xp.concat([xp.reshape(x, (y.shape[0], -1)) for x in v], axis=1)
-        return lr[idx][:, None] * flat
-
-    return field
-
-
-def _stateful_velocity(rule: Rule, sub: Stack, states: list, rngs, count, idx, lr):
-    """One discrete step of a stateful rule for members ``idx``; writes their states back."""
-    own = tuple(_take_state(s, idx) for s in states)
-    ctxs = [Context(lr, tuple(g[i] for i in idx) if g is not None else (), int(count[idx[0]]))
-            for g in rngs]
-    d, new = rule.update(sub, own, ctxs)
-    for j, s in enumerate(new):
-        states[j] = _put_state(states[j], idx, s)
-    count[idx] += 1
-    return tuple(-p for p in d.params)
-
-
-def _take_state(state, idx):
-    """The rows ``idx`` of a state: arrays with a leading member axis, in dicts and tuples."""
-    if state is None:
-        return None
-    if isinstance(state, dict):
-        return {k: _take_state(v, idx) for k, v in state.items()}
-    if isinstance(state, (list, tuple)):
-        return type(state)(_take_state(v, idx) for v in state)
-    return state[idx]
-
-
-def _put_state(state, idx, new):
-    """Write the rows ``idx`` of ``new`` into ``state`` (same structure); returns ``state``."""
-    if isinstance(state, dict):
-        return {k: _put_state(state[k], idx, new[k]) for k in state}
-    if isinstance(state, (list, tuple)):
-        return type(state)(_put_state(o, idx, v) for o, v in zip(state, new))
-    if state is None:
-        return None
-    state[idx] = new
-    return state
-
-
-def _generators(rule: Rule, b: int) -> list:
-    """Per transform: one generator per member (child ``b`` of the transform's seed), or None."""
-    out = []
-    for t in rule.transforms:
-        if t.stochastic:
-            out.append([np.random.default_rng(s)
-                        for s in np.random.SeedSequence(t.seed).spawn(b)])
-        else:
-            out.append(None)
-    return out
 
 
 def _stall_hint(rule: Rule) -> str:

@@ -207,17 +207,9 @@ def simulate(sigma0, target, t, q: float = DEFAULT_Q, block_diagonal: bool = Fal
     opts = Options.checked(method, solver, t, rtol, atol, dt, limits,
                            batched=be.name != "numpy")
     shape = s0.shape
-    target_b = be.asarray(s_star[None])
-    rule.check(R.ModeStack((be.asarray(s0[None]),), target_b))
-    if rule.discrete_only:
-        raise ValueError(f"rule {rule.name} has no singular-mode form (it is a discrete-time "
-                         "optimiser of full matrices)")
-
-    def field(y, idx):
-        sigma = y.reshape((y.shape[0],) + shape)
-        v = rule.stack_velocity(R.ModeStack((sigma,), target_b))[0]
-        return lr * v.reshape((y.shape[0], -1))
-
+    stack = R.ModeStack((be.asarray(s0[None]),), be.asarray(s_star[None]))
+    rule.check(stack, discrete=opts.method == "discrete")
+    field = rule.field(stack, be.asarray(np.array([lr])))
     with threads.limit(max(shape), opts.limits.threads):  # elementwise: one thread unless set
         res = solve(be.guard(field), be.asarray(s0.reshape(1, -1)), opts, quiet, "modes")
     k = int(res.saved[0])

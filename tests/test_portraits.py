@@ -157,7 +157,7 @@ def test_trajectories_from_several_starts_with_equal_time_markers():
     ({"depth": 3, "layers": (0, 3)}, "layers must be two different indices >= 0 below 3"),
     ({"modes": (0, 2), "target": (1.0, 2.0)}, "modes must be two different indices"),
     ({"target": 0.0}, "target must be nonzero"),
-    ({"rule": rules.kfac()}, "has no singular-mode form"),
+    ({"rule": rules.kfac()}, "has no velocity field"),
     ({"rule": rules.gd(), "q": 2.0}, "either rule or q"),
     ({"start": (1.0, 2.0, 3.0)}, r"start\[0\] must have 2 or depth = 2 entries"),
     ({"lim": -1.0}, "lim"),

@@ -379,3 +379,24 @@ def test_parts_names_what_is_not_a_core_rule():
     assert p.unknown == (rules.kfac().name,) and p.weight_decay == 0.1 and math.isinf(p.q)
     with pytest.raises(TypeError, match="rule must be"):
         rules.parts("ngd")
+
+
+def test_a_field_asked_of_a_discrete_time_optimiser_is_one_error_with_one_message():
+    """simulate in ODE mode, Rule.velocity, a singular-mode run and a phase portrait refuse
+    K-FAC with the same exception (a TypeError and a ValueError) and the same words."""
+    from dlnsim import modes, plots
+
+    net = Network.random((3, 3, 3), scale=0.3, seed=0)
+    task = Task(np.diag([1.0, 0.5, 0.2]))
+    k = rules.kfac()
+    calls = [lambda: simulate(net, task, k, [0, 1]), lambda: k.velocity(net, task),
+             lambda: modes.simulate(np.ones((2, 2)), [1, 1], [0, 1], rule=k),
+             lambda: plots.phase_portrait(k)]
+    messages = set()
+    for call in calls:
+        with pytest.raises(rules.NeedsDiscreteTime) as info:
+            call()
+        assert isinstance(info.value, TypeError) and isinstance(info.value, ValueError)
+        messages.add(str(info.value))
+    assert messages == {str(rules.NeedsDiscreteTime(k.name))}
+    assert "method='discrete'" in messages.pop()

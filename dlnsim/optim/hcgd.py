@@ -24,7 +24,8 @@ from dlnsim import _validate as V
 from dlnsim.curvature import batched
 from dlnsim.curvature.api import gradient
 from dlnsim.network import Network, partial_products
-from dlnsim.rules.core import Direction, Optimiser, Rule, Stage
+from dlnsim.rules.core import Optimiser, Rule, Stage
+from dlnsim.rules.stack import Direction
 from dlnsim.task import Task
 
 

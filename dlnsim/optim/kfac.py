@@ -26,7 +26,8 @@ import numpy as np
 
 from dlnsim import _validate as V
 from dlnsim.curvature.spectral import mT
-from dlnsim.rules.core import Direction, Optimiser, Rule, Stage
+from dlnsim.rules.core import Optimiser, Rule, Stage
+from dlnsim.rules.stack import Direction
 
 
 @dataclass(frozen=True, eq=False)

@@ -24,7 +24,8 @@ from dlnsim.curvature.api import _check_params, cov_of
 from dlnsim.curvature.spectral import DEFAULT_RCOND, sqrt_psd
 from dlnsim.network import Network
 from dlnsim.quadratic import NOISE_KINDS
-from dlnsim.rules.core import Direction, Optimiser, Rule, Stage
+from dlnsim.rules.core import Optimiser, Rule, Stage
+from dlnsim.rules.stack import Direction
 
 
 def stack_fisher_noise(parts, weights, r, cov, kind: str, xi: tuple) -> tuple:

@@ -148,11 +148,12 @@ def phase_portrait(rule=None, depth: int = 2, modes: tuple[int, int] | None = No
     Raises
     ------
     ValueError, TypeError
-        Bad input naming the argument, or a stateful rule (it has no singular-mode form).
+        Bad input naming the argument, or a discrete-time optimiser (no velocity field:
+        :class:`dlnsim.rules.NeedsDiscreteTime`).
     """
     rule = _as_rule(rule, q, block_diagonal, weight_decay)
     if rule.discrete_only:
-        raise ValueError(f"rule {rule.name} has no singular-mode form")
+        raise R.NeedsDiscreteTime(rule.name)
     lim, t_end, lr = V.positive(lim, "lim"), V.positive(t_end, "t_end"), V.positive(lr, "lr")
     markers, n_arrows = V.positive_int(markers, "markers"), V.positive_int(n_arrows, "n_arrows")
     if start is not None and starts is not None:

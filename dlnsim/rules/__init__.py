@@ -13,18 +13,7 @@ rules imported above, the papers' optimisers in ``_PAPERS``).
 """
 
 
-from dlnsim.rules.core import (
-    Context,
-    Direction,
-    Map,
-    ModeStack,
-    Optimiser,
-    Rule,
-    Stack,
-    Stage,
-    Transform,
-    chain,
-)
+from dlnsim.rules.core import Map, NeedsDiscreteTime, Optimiser, Rule, Stage, Transform, chain
 from dlnsim.rules.fields import (
     DENSE_MAX,
     L2,
@@ -40,6 +29,7 @@ from dlnsim.rules.fields import (
     weight_decay,
 )
 from dlnsim.rules.presets import DEFAULT_Q, RuleParts, parts, preset
+from dlnsim.rules.stack import Context, Direction, ModeStack, Stack
 
 # The papers' optimisers live in dlnsim.optim (above this package: they are built on its
 # protocol); their constructors are served here on first use.
@@ -60,6 +50,7 @@ def __dir__():
 
 
 __all__ = ["DEFAULT_Q", "DENSE_MAX", "L2", "NGD", "PATHS", "Clip", "Context", "Direction", "Map",
-           "ModeStack", "NotBalanced", "Optimiser", "Rule", "RuleParts", "Stack", "Stage",
-           "Transform", "WeightDecay", "chain", "clip", "gd", "hcgd", "kfac", "l2",
-           "minibatch_sgd", "ngd", "noisy_sgd", "parts", "preset", "tkfac", "weight_decay"]
+           "ModeStack", "NeedsDiscreteTime", "NotBalanced", "Optimiser", "Rule", "RuleParts",
+           "Stack", "Stage", "Transform", "WeightDecay", "chain", "clip", "gd", "hcgd", "kfac",
+           "l2", "minibatch_sgd", "ngd", "noisy_sgd", "parts", "preset", "tkfac",
+           "weight_decay"]

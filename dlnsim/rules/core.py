@@ -23,17 +23,34 @@ chain gives the full-matrix field and the singular-mode field.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import IntEnum
-from functools import cached_property
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace, is_numpy_namespace
+from array_api_compat import is_numpy_namespace
 
-from dlnsim.curvature import batched
-from dlnsim.network import Network, partial_products
+from dlnsim.network import Network
+from dlnsim.rules.stack import Context, Direction, Stack
 from dlnsim.task import Task
+
+
+class NeedsDiscreteTime(TypeError, ValueError):
+    """A rule that keeps state or draws random numbers (the papers' discrete-time optimisers)
+    asked for a velocity field: an ODE run, a singular-mode run, ``Rule.velocity``. One
+    message everywhere; a ``TypeError`` (the rule is of the wrong kind for a field) and a
+    ``ValueError`` (``method="ode"`` is the wrong value for the rule).
+
+    Parameters
+    ----------
+    rule_name : str
+        The rule's name, for the message.
+    """
+
+    def __init__(self, rule_name: str):
+        super().__init__(f"rule {rule_name} is a discrete-time optimiser (it keeps state or "
+                         "draws random numbers) and has no velocity field: run it with "
+                         "simulate(..., method='discrete')")
 
 
 class Stage(IntEnum):
@@ -44,229 +61,6 @@ class Stage(IntEnum):
     PRECONDITION = 2  # ngd, kfac, tkfac, hcgd: at most one per chain
     RESCALE = 3       # clip: the preconditioned direction's speed
     DECAY = 4         # weight_decay: lam w added after the preconditioner (eq 7)
-
-
-@dataclass(frozen=True, eq=False)
-class Stack:
-    """``B`` networks and their tasks as stacked arrays of one namespace (numpy or torch).
-
-    Parameters
-    ----------
-    weights
-        One array per layer, shape ``(B, n_{i+1}, n_i)``.
-    target
-        ``W*``, shape ``(B, n_d, n_0)`` or ``(1, n_d, n_0)`` (shared by all members).
-    input_cov, input_cov_sqrt
-        ``S`` and ``S^{1/2}``, shape ``(B or 1, n_0, n_0)``; both None for whitened inputs.
-    inputs, outputs
-        Training data ``X`` (``n_0 x P``) and ``Y`` (``n_d x P``), leading ``B or 1``, for the
-        rules that use data (K-FAC from statistics, minibatch SGD); None for tasks without.
-    """
-
-    weights: tuple
-    target: Any
-    input_cov: Any = None
-    input_cov_sqrt: Any = None
-    inputs: Any = None
-    outputs: Any = None
-    is_modes = False
-
-    @classmethod
-    def from_tasks(cls, tasks: Sequence[Task], asarray=np.asarray) -> Stack:
-        """The tasks' arrays stacked by ``asarray`` (a backend's), without weights yet.
-
-        Tasks that are all one object are stored once (leading dimension 1, shared).
-
-        Parameters
-        ----------
-        tasks : sequence of Task
-            One per member (or the same object for all).
-        asarray : callable
-            The backend's conversion to its arrays.
-
-        Returns
-        -------
-        Stack
-        """
-        if all(tk is tasks[0] for tk in tasks):
-            tasks = tasks[:1]
-
-        def stacked(get):
-            return asarray(np.stack([get(tk) for tk in tasks]))
-
-        data = (None, None)
-        shapes = {None if tk.inputs is None else tk.inputs.shape for tk in tasks}
-        if len(shapes) == 1 and None not in shapes:
-            data = (stacked(lambda tk: tk.inputs), stacked(lambda tk: tk.outputs))
-        if all(tk.is_whitened for tk in tasks):
-            return cls((), stacked(lambda tk: tk.target), None, None, *data)
-        return cls((), stacked(lambda tk: tk.target), stacked(lambda tk: tk.input_cov),
-                   stacked(lambda tk: tk.input_cov_sqrt), *data)
-
-    @classmethod
-    def from_network(cls, net: Network, task: Task) -> Stack:
-        """A stack of one (numpy).
-
-        Parameters
-        ----------
-        net : Network
-            The network.
-        task : Task
-            Its task.
-
-        Returns
-        -------
-        Stack
-        """
-        return replace(cls.from_tasks([task]), weights=tuple(w[None] for w in net.weights))
-
-    def take(self, idx, weights: Sequence | None = None) -> Stack:
-        """Members ``idx`` (an integer array of the stack's namespace); shared tasks stay.
-
-        ``weights``, if given, are those members' new weights.
-
-        Parameters
-        ----------
-        idx
-            Member indices, an integer array of the stack's namespace.
-        weights : sequence, optional
-            Those members' new weights.
-
-        Returns
-        -------
-        Stack
-        """
-        def rows(x):
-            return x if x is None or x.shape[0] == 1 else x[idx]
-
-        ws = tuple(w[idx] for w in self.weights) if weights is None else tuple(weights)
-        return Stack(ws, rows(self.target), rows(self.input_cov), rows(self.input_cov_sqrt),
-                     rows(self.inputs), rows(self.outputs))
-
-    @cached_property
-    def xp(self):
-        """The array namespace of the stack (numpy or torch, via array-api-compat)."""
-        return array_namespace(self.target, *self.weights)
-
-    @property
-    def is_whitened(self) -> bool:
-        """Whether the inputs are whitened (``S = I``, stored as None)."""
-        return self.input_cov is None
-
-    @cached_property
-    def parts(self) -> tuple[list, list]:
-        """``W_{>i}`` and ``W_{<i}`` for every layer (:func:`partial_products`)."""
-        return partial_products(self.weights)
-
-    @cached_property
-    def map(self):
-        """Every member's map ``W = w_d...w_1``, shape ``(B, n_d, n_0)``."""
-        return self.weights[-1] @ self.parts[1][-1]
-
-    def gradient(self) -> Direction:
-        """The loss gradient ``g = J^T (Delta S)`` with its cotangent ``Y = Delta R``.
-
-        Returns
-        -------
-        Direction
-            Per-layer gradients and the cotangent ``Y = Delta R`` (or ``Delta`` for ``S = I``).
-        """
-        delta = self.map - self.target
-        if self.is_whitened:
-            return Direction(batched.vjp(self.parts, delta), delta)
-        return Direction(batched.vjp(self.parts, delta @ self.input_cov),
-                         delta @ self.input_cov_sqrt)
-
-    def member(self, b: int) -> Network:
-        """Member ``b`` as a numpy :class:`Network`.
-
-        Parameters
-        ----------
-        b : int
-            Member index.
-
-        Returns
-        -------
-        Network
-        """
-        return Network([np.asarray(w[b]) for w in self.weights])
-
-
-@dataclass(frozen=True, eq=False)
-class ModeStack:
-    """Singular-mode strengths ``sigma`` of shape ``(..., modes, d)`` and targets ``s*`` of shape
-    ``(..., modes)``: the aligned, balanced-frame reduction of the full-matrix dynamics (Huh
-    2020, footnote 1). ``weights = (sigma,)`` so that the parameter-wise transforms (l2,
-    weight_decay, clip) act on it unchanged; clipping is per leading index.
-
-    Parameters
-    ----------
-    weights
-        ``(sigma,)``, the strengths of shape ``(..., modes, d)``.
-    target
-        ``s*`` per mode, shape ``(..., modes)``.
-    """
-
-    weights: tuple
-    target: Any
-    is_modes = True
-
-    @cached_property
-    def xp(self):
-        """The array namespace of the strengths (numpy or torch)."""
-        return array_namespace(self.weights[0])
-
-    @cached_property
-    def jacobian(self):
-        """``j_i = prod_{k != i} sigma_k`` (:func:`dlnsim.curvature.batched.mode_jacobian`)."""
-        return batched.mode_jacobian(self.weights[0])
-
-    def gradient(self) -> Direction:
-        """``dL/dsigma_i = sd j_i`` with ``sd = sbar - s*``, cotangent ``sd`` per mode.
-
-        Returns
-        -------
-        Direction
-            ``sd j_i`` per mode and layer, with the cotangent ``sd`` per mode.
-        """
-        sd = self.xp.prod(self.weights[0], axis=-1) - self.target
-        return Direction((sd[..., None] * self.jacobian,), sd)
-
-
-@dataclass(frozen=True, eq=False)
-class Direction:
-    """An update direction: per-layer stacks and, optionally, ``Y`` with ``params = J_R^T Y``.
-
-    Parameters
-    ----------
-    params
-        One array per layer, shaped like the stack's weights.
-    cotangent
-        The map-space ``Y`` with ``params = J_R^T Y`` exactly (the loss gradient has
-        ``Y = Delta R``), or None once a transform has left the range of ``J_R^T``.
-    """
-
-    params: tuple
-    cotangent: Any = None
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a discrete step gives a stateful or stochastic transform.
-
-    Parameters
-    ----------
-    lr
-        The members' step sizes (an array of the stack's namespace).
-    rngs
-        Their random generators, one per member, for this transform.
-    step
-        The step number.
-    """
-
-    lr: Any
-    rngs: tuple = ()
-    step: int = 0
 
 
 class Transform:
@@ -473,19 +267,26 @@ class Rule:
         """
         return max([max(widths)] + [t.decomposition_size(widths) for t in self.transforms])
 
-    def check(self, stack) -> None:
-        """Refuse, before any work, a stack that some transform cannot act on.
+    def check(self, stack, discrete: bool = False) -> None:
+        """Refuse, before any work, a run this rule cannot make: a field asked of a
+        discrete-time optimiser, or a stack some transform cannot act on.
 
         Parameters
         ----------
         stack : Stack or ModeStack
             The members to run.
+        discrete : bool
+            Whether the run takes discrete steps (else it needs a velocity field).
 
         Raises
         ------
+        NeedsDiscreteTime
+            A discrete-time optimiser outside discrete time.
         ValueError
-            A transform that cannot act on them (singular modes, torch arrays, a shape).
+            A transform that cannot act on the stack (singular modes, torch arrays, a shape).
         """
+        if self.discrete_only and not discrete:
+            raise NeedsDiscreteTime(self.name)
         for t in self.transforms:
             if stack.is_modes and not t.has_modes:
                 raise ValueError(f"{t.name} has no singular-mode form (it needs full matrices)")
@@ -495,9 +296,29 @@ class Rule:
 
     def _stateless(self) -> None:
         if self.discrete_only:
-            raise TypeError(f"rule {self.name} is a discrete-time optimiser (it keeps state or "
-                            "draws random numbers): run it with simulate(..., "
-                            "method='discrete')")
+            raise NeedsDiscreteTime(self.name)
+
+    def field(self, stack, lr):
+        """The vector field a solver integrates: ``field(y, idx)`` is ``lr`` times this
+        rule's velocity for the members ``idx`` of ``stack`` at the flat states ``y`` (shape
+        ``(len(idx), P)``). A discrete-time optimiser's field advances its per-member state
+        and random generators once per call (one call a step); see
+        :func:`dlnsim.rules.field.vector_field`.
+
+        Parameters
+        ----------
+        stack : Stack or ModeStack
+            The members and their tasks (checked with :meth:`check` first).
+        lr
+            One learning rate per member (an array of the stack's namespace).
+
+        Returns
+        -------
+        callable
+        """
+        from dlnsim.rules.field import vector_field
+
+        return vector_field(self, stack, lr)
 
     def direction(self, net: Network, task: Task) -> Direction:
         """The transformed gradient (the velocity is its negative), as numpy arrays.

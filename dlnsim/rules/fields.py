@@ -19,7 +19,8 @@ from dlnsim.curvature import batched, krylov
 from dlnsim.curvature.api import BALANCE_RTOL, vjp
 from dlnsim.curvature.dense import dense_power
 from dlnsim.curvature.spectral import DEFAULT_RCOND, check_spectral, inverse_power
-from dlnsim.rules.core import Direction, Rule, Stack, Stage, Transform
+from dlnsim.rules.core import Rule, Stage, Transform
+from dlnsim.rules.stack import Direction, Stack
 
 PATHS = ("auto", "dense", "depth2", "balanced", "krylov")
 DENSE_MAX = 1024  # auto: largest n_d * n_0 for the dense map-space kernel (n = 32 when square)

@@ -67,7 +67,7 @@ def _fresh_caches():
 
 
 def _scaled(d, factor):
-    from dlnsim.rules.core import Direction
+    from dlnsim.rules.stack import Direction
 
     y = None if d.cotangent is None else factor * d.cotangent
     return Direction(tuple(factor * p for p in d.params), y)
@@ -108,8 +108,8 @@ def _no_depth_scale():
 def _null_leak():
     """Adds 1e-6 of the rescaling symmetry (w_1, -w_2) to every preconditioned direction: it
     keeps the map (a null direction of J) and changes c_1."""
-    from dlnsim.rules.core import Direction
     from dlnsim.rules.fields import NGD
+    from dlnsim.rules.stack import Direction
 
     def make(f):
         def apply(self, d, s):
@@ -178,8 +178,8 @@ def _depth2_without_s():
 
 
 def _block_sign_dropped():
-    from dlnsim.rules.core import Direction
     from dlnsim.rules.fields import NGD
+    from dlnsim.rules.stack import Direction
 
     def make(f):
         def modes_form(self, d, s):
