@@ -84,6 +84,16 @@ def positive_int(x, name: str) -> int:
     return int(x)
 
 
+def index(x, name: str, n: int, negative: bool = False) -> int:
+    """An index into ``n`` items: an integer (Python or numpy; bools refused) in ``[0, n)``,
+    or in ``[-n, n)`` where ``negative``."""
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(x).__name__}")
+    if not (-n if negative else 0) <= x < n:
+        raise ValueError(f"{name} must be in [0, {n}), got {x}")
+    return int(x)
+
+
 def order_q(q, name: str = "q") -> float:
     """The curvature-correction order: a real number in [1, inf] (inf is gradient descent)."""
     v = real(q, name)

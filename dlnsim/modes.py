@@ -452,9 +452,7 @@ def _vector(x, name: str, n: int | None = None) -> np.ndarray:
 
 
 def _depth(d) -> int:
-    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
-        raise ValueError(f"d must be an integer >= 1, got {d!r}")
-    return int(d)
+    return V.positive_int(d, "d")
 
 
 __all__ = ["ModeTrajectory", "calibrated_rate", "end_to_end_velocity", "exponent", "jacobian",

@@ -173,8 +173,7 @@ class Network:
             d = s.shape[1] if s.ndim == 2 else depth
             if d is None:
                 raise ValueError("depth is required when strengths has shape (m,) and no widths")
-            if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
-                raise ValueError(f"depth must be an integer >= 1, got {d!r}")
+            d = V.positive_int(d, "depth")
             widths = (n_in,) + (min(n_in, n_out),) * (d - 1) + (n_out,)
         widths = _widths(widths)
         d = len(widths) - 1
@@ -311,11 +310,7 @@ class Network:
         return unflatten(theta, self.widths)
 
     def _index(self, i: int) -> int:
-        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
-            raise TypeError(f"layer index must be an integer, got {type(i).__name__}")
-        if not 0 <= i < self.depth:
-            raise ValueError(f"layer index must be in [0, {self.depth}), got {i}")
-        return int(i)
+        return V.index(i, "layer index", self.depth)
 
     def __repr__(self) -> str:
         return f"Network(widths={self.widths})"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlnsim import _validate as V
 from dlnsim._io import atomic_write
 from dlnsim.network import Network
 from dlnsim.solve.status import Status
@@ -320,10 +321,7 @@ class Ensemble:
         -------
         Trajectory
         """
-        if isinstance(b, bool) or not isinstance(b, (int, np.integer)):
-            raise TypeError(f"b must be an integer, got {type(b).__name__}")
-        if not -len(self) <= b < len(self):
-            raise ValueError(f"b must be in [0, {len(self)}), got {b}")
+        b = V.index(b, "b", len(self), negative=True)
         k = int(self.saved[b])
         return from_weights(self.t[:k], [tuple(w[b, j] for w in self.weights) for j in range(k)],
                             self.tasks[b], int(self.status[b]), self.message[b],

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from dlnsim import modes, rules
+from dlnsim import curvature, modes, rules
 
 positive_sigma = st.integers(1, 5).flatmap(
     lambda d: arrays(np.float64, (3, d), elements=st.floats(0.05, 3.0)))
@@ -166,9 +166,14 @@ def test_modes_simulate_rejects_bad_input(kwargs, match):
         modes.simulate(**args)
 
 
-def test_exponent_rejects_bad_depth():
-    with pytest.raises(ValueError, match="d must be an integer >= 1"):
+def test_a_bad_depth_is_one_error_everywhere():
+    """A wrong type is a TypeError, a wrong value a ValueError, with the same words in modes
+    and curvature (one validation vocabulary)."""
+    with pytest.raises(ValueError, match="d must be a positive integer, got 0"):
         modes.exponent(0, 2.0)
+    for call in (lambda: modes.exponent(2.0, 2), lambda: curvature.balanced_svd(np.eye(2), 2.0)):
+        with pytest.raises(TypeError, match="d must be a positive integer, got float 2.0"):
+            call()
 
 
 @pytest.mark.parametrize("damping", [0.0, 0.05])

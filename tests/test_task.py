@@ -65,7 +65,7 @@ def test_teacher_student_is_reproducible():
     (lambda: Task.teacher_student(n=4, rank=5), ValueError, "rank must be <="),
     (lambda: Task.teacher_student(n=4, samples=3), ValueError, "samples must be >="),
     (lambda: Task.teacher_student(n=4, noise=-1), ValueError, "noise"),
-    (lambda: Task.teacher_student(n=2.0), TypeError, "n must be an integer"),
+    (lambda: Task.teacher_student(n=2.0), TypeError, "n must be a positive integer"),
     (lambda: Task.teacher_student(n=4, rank=2, strengths=[1.0]), ValueError, "strengths"),
 ])
 def test_bad_task_input_raises_naming_the_argument(make, err, match):

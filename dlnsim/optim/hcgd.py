@@ -82,10 +82,7 @@ class HCGDStep:
 def _check(inner_lr, lam, corrections, momentum):
     inner_lr, lam = V.positive(inner_lr, "inner_lr"), V.positive(lam, "lam")
     momentum = V.nonnegative(momentum, "momentum")
-    if isinstance(corrections, bool) or not isinstance(corrections, (int, np.integer)) \
-            or corrections < 1:
-        raise ValueError(f"corrections must be an integer >= 1, got {corrections!r}")
-    return inner_lr, lam, int(corrections), momentum
+    return inner_lr, lam, V.positive_int(corrections, "corrections"), momentum
 
 
 def step(net: Network, task: Task, val_inputs: np.ndarray, lr: float, inner_lr: float,

@@ -114,14 +114,14 @@ def write_figures(out: str = "figures", only: str | None = None, fmt: str = "png
         In the order of :data:`FIGURES`.
     """
     from dlnsim import _pool, threads
+    from dlnsim import _validate as V
 
     if fmt not in ("png", "pdf"):
         raise ValueError(f"format must be 'png' or 'pdf', got {fmt!r}")
     if only is not None and only not in FIGURES:
         raise ValueError(f"only must be one of {sorted(FIGURES)}, got {only!r}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
-        raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
+    if workers is not None:
+        V.positive_int(workers, "workers")
     check_output_folder(out, "out")
     paths = [] if written is None else written
     groups = _groups([n for n in FIGURES if only is None or n == only])

@@ -16,6 +16,7 @@ import math
 import time
 from concurrent.futures import Executor
 
+from dlnsim import _validate as V
 from dlnsim.sweep import store
 from dlnsim.sweep.engine import SweepInterrupted, available_cpus, connect, execute, prepare
 from dlnsim.sweep.spec import AXES, Spec, SpecError, read
@@ -64,9 +65,8 @@ def run(spec, out, executor: Executor | None = None, *, workers: int | None = No
         Bad arguments, a spec error naming its key, or an ``out`` that holds something else,
         before any work.
     """
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    if workers is not None:
+        V.positive_int(workers, "workers")
     if sum(x is not None for x in (executor, device, scheduler or scheduler_file)) > 1:
         raise ValueError("give at most one of executor, device and scheduler/scheduler_file")
     if executor is not None and not isinstance(executor, Executor):

@@ -19,16 +19,15 @@ import statistics
 import time
 
 from dlnsim import _pool, threads
+from dlnsim import _validate as V
 from dlnsim.solve.status import Results
 from dlnsim.verify import costs, plugins
 from dlnsim.verify.registry import REGISTRY, CheckResult, Claim, select
 
 
 def _workers(workers: int | None, tasks: int) -> int:
-    if workers is None:
-        workers = threads.available_cpus()
-    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
+    workers = threads.available_cpus() if workers is None else V.positive_int(workers,
+                                                                                "workers")
     return max(1, min(workers, tasks))
 
 
