@@ -7,7 +7,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from dlnsim import Network, Task, curvature
+from dlnsim import Network, Task, curvature, rules
 from tests.reference import (
     dense_gn,
     dense_jacobian,
@@ -380,3 +380,33 @@ def test_depth2_cutoff_is_relative_to_the_whole_kernel_not_each_block(whitened):
         got = flat(curvature.ngd_direction(net, u, path="depth2", **kw))
         want = flat(curvature.ngd_direction(net, u, path="dense", **kw))
         assert np.linalg.norm(got - want) <= 1e-8 * np.linalg.norm(want)
+
+
+# -- one path policy for rules.ngd and curvature.ngd_direction ----------------------------
+@pytest.mark.parametrize("path", ["auto", "dense", "balanced", "krylov"])
+def test_ngd_direction_takes_every_path_rules_ngd_takes_and_agrees_with_it(path):
+    """The same five paths, the same answers: curvature.ngd_direction (one network) and
+    rules.ngd (stacks) go through curvature.paths.direction."""
+    net = Network.aligned(np.diag([1.0, 0.6, 0.3]), [0.9, 0.7, 0.4], widths=(3, 3, 3, 3),
+                          seed=1)   # balanced, S = I
+    task = Task(target=np.random.default_rng(2).standard_normal((3, 3)))
+    g = curvature.gradient(net, task.target)
+    delta = net.map - task.target
+    got = flat(curvature.ngd_direction(net, g, q=2, path=path, cotangent=delta))
+    want = -flat(rules.ngd(2.0, path=path).velocity(net, task))
+    dense = -flat(rules.ngd(2.0, path="dense").velocity(net, task))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    assert np.linalg.norm(got - dense) <= 1e-8 * np.linalg.norm(dense)
+
+
+def test_the_balanced_path_refuses_an_unbalanced_network_in_the_same_words_everywhere():
+    net = Network.random((3, 4, 4, 3), scale=0.5, seed=0)
+    task = Task(target=np.eye(3))
+    g = curvature.gradient(net, task.target)
+    with pytest.raises(curvature.NotBalanced) as a:
+        curvature.ngd_direction(net, g, q=2, path="balanced", cotangent=net.map - task.target)
+    with pytest.raises(curvature.NotBalanced) as b:
+        rules.ngd(2.0, path="balanced").velocity(net, task)
+    assert str(a.value) == str(b.value) and "needs a balanced network" in str(a.value)
+    with pytest.raises(ValueError, match="path must be one of"):
+        curvature.ngd_direction(net, g, path="fast")

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlnsim import Network, Task, curvature, rules, simulate
-from dlnsim.curvature import krylov
+from dlnsim.curvature import krylov, paths
 
 
 def _net(kind: str, widths, seed: int) -> Network:
@@ -86,9 +86,7 @@ def test_auto_falls_back_to_dense_where_krylov_misses_its_tolerance(monkeypatch)
     """Far from balance CG may not converge: ``path="krylov"`` says so, ``"auto"`` stays exact."""
     net = _net("unbalanced", (6, 6, 6, 6, 6), 4)
     task = Task(target=np.random.default_rng(1).standard_normal((6, 6)))
-    from dlnsim.rules import fields
-
-    monkeypatch.setattr(fields, "DENSE_MAX", 10)  # make 6 x 6 maps "large"
+    monkeypatch.setattr(paths, "DENSE_MAX", 10)  # make 6 x 6 maps "large"
     with pytest.raises(krylov.NotConverged):
         rules.ngd(2.0, path="krylov", maxiter=2).velocity(net, task)
     calls = []
@@ -108,11 +106,9 @@ def test_auto_falls_back_to_dense_where_krylov_misses_its_tolerance(monkeypatch)
 
 def test_auto_takes_the_krylov_path_where_it_converges(monkeypatch):
     """Above DENSE_MAX and near balance, auto runs Krylov and matches the dense direction."""
-    from dlnsim.rules import fields
-
     net = _net("nearly balanced", (6, 6, 6, 6), 3)
     task = Task(target=np.random.default_rng(2).standard_normal((6, 6)))
-    monkeypatch.setattr(fields, "DENSE_MAX", 10)
+    monkeypatch.setattr(paths, "DENSE_MAX", 10)
     calls = []
     real = krylov.inverse_power
     monkeypatch.setattr(krylov, "inverse_power",

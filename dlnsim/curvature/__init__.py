@@ -16,9 +16,8 @@ Modules (one job each):
 * :mod:`~dlnsim.curvature.dense`: dense references and Gauss-Newton norms.
 """
 
-from dlnsim.curvature import batched, krylov
+from dlnsim.curvature import batched, krylov, paths
 from dlnsim.curvature.api import (
-    BALANCE_RTOL,
     balanced_ngd_direction,
     balanced_svd,
     block_factors,
@@ -35,13 +34,22 @@ from dlnsim.curvature.api import (
 from dlnsim.curvature.batched import balanced_kernel_eigenvalues
 from dlnsim.curvature.dense import gauss_newton, gn_norm_sq, jacobian_matrix, kfac_gn_norm_sq
 from dlnsim.curvature.kernel import MapKernel, map_kernel
+from dlnsim.curvature.paths import (
+    BALANCE_RTOL,
+    BALANCED_PATH_RTOL,
+    BALANCED_RUN_RTOL,
+    DENSE_MAX,
+    PATHS,
+    NotBalanced,
+)
 from dlnsim.curvature.spectral import DEFAULT_RCOND, inverse_power
 from dlnsim.network import partial_products
 
 __all__ = [
-    "BALANCE_RTOL", "DEFAULT_RCOND", "MapKernel", "balanced_kernel_eigenvalues",
+    "BALANCED_PATH_RTOL", "BALANCED_RUN_RTOL", "BALANCE_RTOL", "DEFAULT_RCOND", "DENSE_MAX",
+    "MapKernel", "NotBalanced", "PATHS", "balanced_kernel_eigenvalues",
     "balanced_ngd_direction", "balanced_svd", "batched", "block_factors", "block_ngd_direction",
     "gauss_newton", "gn_norm_sq", "gradient", "inverse_power", "is_balanced", "jacobian_matrix",
     "jvp", "jvp_r", "kfac_gn_norm_sq", "krylov", "kron_inverse_power", "map_kernel",
-    "ngd_direction", "partial_products", "vjp", "vjp_r",
+    "ngd_direction", "partial_products", "paths", "vjp", "vjp_r",
 ]

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from dlnsim import _validate as V
-from dlnsim.curvature import batched
+from dlnsim.curvature import batched, paths
+from dlnsim.curvature.paths import BALANCE_RTOL
 from dlnsim.curvature.spectral import DEFAULT_RCOND, check_spectral, sqrt_psd
 from dlnsim.curvature.spectral import kron_inverse_power as _kron_inverse_power
 from dlnsim.network import Network
 
 Params = tuple[np.ndarray, ...]
-BALANCE_RTOL = 1e-10
 
 
 def cov_of(net: Network, input_cov) -> np.ndarray:
@@ -174,10 +174,12 @@ def ngd_direction(net: Network, params: Sequence[np.ndarray], input_cov=None, q:
         accuracy: about ``eps_mach * cond(K)^{1.5}`` relative without damping, against about
         ``eps_mach * cond(K)`` for the cotangent form.
     path
-        ``"dense"``: eigendecomposition of the dense ``(n_d n_0)``-square kernel, O(n^6);
-        ``"depth2"`` (depth 2 only): the same eigenpairs through ``n_2`` blocks of size
-        ``n_0`` (:func:`dlnsim.curvature.batched.depth2_kernel_eigh`), O(n^4), O(n^3) for
-        ``S = I``; ``"auto"``: depth2 at depth 2, else dense.
+        One of :data:`dlnsim.curvature.paths.PATHS`, chosen by the one policy of
+        :mod:`dlnsim.curvature.paths` that :func:`dlnsim.rules.ngd` follows too:
+        ``"dense"`` (the dense ``(n_d n_0)``-square kernel, O(n^6)), ``"depth2"`` (depth 2:
+        ``n_2`` blocks of size ``n_0``, O(n^4), O(n^3) for ``S = I``), ``"balanced"`` and
+        ``"krylov"`` (``S = I`` and a ``cotangent``; balanced networks only, resp. numpy
+        matrix-free), ``"auto"``.
 
     Returns
     -------
@@ -185,20 +187,19 @@ def ngd_direction(net: Network, params: Sequence[np.ndarray], input_cov=None, q:
         One array per layer, shaped like the weights.
     """
     q, damping, rcond = check_spectral(q, damping, rcond)
-    if path not in ("auto", "dense", "depth2"):
-        raise ValueError(f"path must be 'auto', 'dense' or 'depth2', got {path!r}")
+    paths.check_path(path)
     if path == "depth2" and net.depth != 2:
         raise ValueError(f"path='depth2' needs a network of depth 2, got depth {net.depth}")
     u = _check_params(net, params, "params")
     r = None if input_cov is None else sqrt_psd(cov_of(net, input_cov))
+    y = None if cotangent is None else _check_cotangent(net, cotangent)[None]
+    if path == "balanced":  # a single network must be balanced as a start must
+        paths.check_balanced(net.weights, np, paths.BALANCED_PATH_RTOL)
     if math.isinf(q):
         return u
-    eigh = batched.depth2_kernel_eigh(net.weights, r) if net.depth == 2 and path != "dense" \
-        else None
-    if cotangent is not None:
-        return batched.ngd_direction(net.parts, q, damping, rcond, r, eigh=eigh,
-                                     cotangent=_check_cotangent(net, cotangent))
-    return batched.ngd_direction(net.parts, q, damping, rcond, r, params=u, eigh=eigh)
+    out = paths.direction(paths.Members(net, None if r is None else r[None]), q, damping, rcond,
+                          path, cotangent=y, params=tuple(p[None] for p in u))
+    return tuple(o[0] for o in out)
 
 
 def is_balanced(net: Network, rtol: float = BALANCE_RTOL) -> bool:
@@ -268,10 +269,7 @@ def balanced_ngd_direction(net: Network, cotangent: np.ndarray, q: float = 1.0,
     """
     q, damping, rcond = check_spectral(q, damping, rcond)
     y = _check_cotangent(net, cotangent)
-    ratio = float(batched.imbalance_ratio(net.weights))
-    if ratio > rtol:
-        raise ValueError(f"net is not balanced: max ||c_i||_F / sum ||w_j||^2 = {ratio:.2e} "
-                         f"> rtol = {rtol:.1e}; the balanced path would be wrong here")
+    paths.check_balanced(net.weights, np, V.nonnegative(rtol, "rtol"))
     if math.isinf(q):
         return batched.vjp(net.parts, y)
     return batched.balanced_ngd_direction(net.parts, net.map, y, q, damping, rcond)

@@ -13,14 +13,12 @@ rules imported above, the papers' optimisers in ``_PAPERS``).
 """
 
 
+from dlnsim.curvature.paths import DENSE_MAX, PATHS, NotBalanced
 from dlnsim.rules.core import Map, NeedsDiscreteTime, Optimiser, Rule, Stage, Transform, chain
 from dlnsim.rules.fields import (
-    DENSE_MAX,
     L2,
     NGD,
-    PATHS,
     Clip,
-    NotBalanced,
     WeightDecay,
     clip,
     gd,

@@ -12,29 +12,14 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from array_api_compat import is_numpy_namespace
 
 from dlnsim import _validate as V
-from dlnsim.curvature import batched, krylov
-from dlnsim.curvature.api import BALANCE_RTOL, vjp
+from dlnsim.curvature import batched, paths
 from dlnsim.curvature.dense import dense_power
+from dlnsim.curvature.paths import DENSE_MAX
 from dlnsim.curvature.spectral import DEFAULT_RCOND, check_spectral, inverse_power
 from dlnsim.rules.core import Rule, Stage, Transform
-from dlnsim.rules.stack import Direction, Stack
-
-PATHS = ("auto", "dense", "depth2", "balanced", "krylov")
-DENSE_MAX = 1024  # auto: largest n_d * n_0 for the dense map-space kernel (n = 32 when square)
-# path="balanced": the largest imbalance ratio max ||c_i|| / sum ||w_j||^2 accepted, before a
-# run (the direction's relative error is of this order) and inside one, where the stage points
-# of an explicit solver sit O(h^2) off the conserved manifold c_i = 0 (about 1e-6 at h = 1e-3);
-# discrete steps do not conserve c_i at all and fail the second check within a few steps.
-BALANCED_PATH_RTOL = 1e-8
-BALANCED_RUN_RTOL = 1e-4
-
-
-class NotBalanced(ValueError, ArithmeticError):
-    """``path="balanced"`` on a network that is not balanced (a ``ValueError``; inside a run an
-    ``ArithmeticError``, which stops it with status -1)."""
+from dlnsim.rules.stack import Direction
 
 
 def gd() -> Rule:
@@ -79,7 +64,7 @@ class NGD(Transform):
             if not s.is_whitened:
                 raise ValueError("path='balanced' needs whitened inputs (S = I) and the plain "
                                  "gradient (no transform before ngd)")
-            self._balance(s, BALANCED_PATH_RTOL)
+            paths.check_balanced(s.weights, s.xp, paths.BALANCED_PATH_RTOL)
 
     def dense(self, v, ctx):
         # the slow, obvious route: eigh of the dense P x P Gauss-Newton matrix, or of its exact
@@ -103,13 +88,6 @@ class NGD(Transform):
             return max(widths)
         return max(kernel, max(widths))
 
-    def _balance(self, s: Stack, rtol: float) -> None:
-        ratio = float(s.xp.max(batched.imbalance_ratio(s.weights)))
-        if ratio > rtol:
-            raise NotBalanced(f"path='balanced' needs a balanced network: max ||c_i||_F / "
-                              f"sum ||w_j||_F^2 = {ratio:.2e} > {rtol:.0e} (discrete steps do "
-                              "not conserve c_i); use path='auto' or 'dense'")
-
     def apply(self, d: Direction, s) -> Direction:
         if s.is_modes:
             return self._modes(d, s)
@@ -117,55 +95,10 @@ class NGD(Transform):
         if self.block_diagonal:
             return Direction(batched.block_ngd_direction(s.parts, d.params, q, damping, rcond,
                                                          s.input_cov))
-        applies = d.cotangent is not None and s.is_whitened
-        if self.path in ("balanced", "krylov") and not applies:
-            raise ValueError(f"path={self.path!r} needs whitened inputs (S = I) and the plain "
-                             "gradient (no transform before ngd)")
-        on_numpy = is_numpy_namespace(s.xp)
-        if self.path == "krylov" and not on_numpy:
-            raise ValueError("path='krylov' runs on numpy arrays only; use 'dense' or "
-                             "'balanced' with the torch backend")
-        chosen = self.path
-        if self.path == "auto":
-            if len(s.weights) == 2:  # exact for every depth-2 network, S and imbalance
-                chosen = "depth2"
-            elif applies and bool(s.xp.all(batched.imbalance_ratio(s.weights) <= BALANCE_RTOL)):
-                chosen = "balanced"
-            elif applies and on_numpy and math.prod(s.target.shape[-2:]) > DENSE_MAX:
-                chosen = "krylov"
-            else:
-                chosen = "dense"
-        if chosen == "balanced":
-            if self.path == "balanced":
-                self._balance(s, BALANCED_RUN_RTOL)
-            return Direction(batched.balanced_ngd_direction(s.parts, s.map, d.cotangent, q,
-                                                            damping, rcond))
-        if chosen == "krylov":
-            try:
-                return Direction(self._krylov(s, d.cotangent))
-            except (ValueError, krylov.NotConverged):
-                # auto promises the exact direction: where Krylov refuses (singular balanced
-                # estimate) or misses its tolerance (far from balance), use the dense kernel
-                if self.path == "krylov":
-                    raise
-        eigh = batched.depth2_kernel_eigh(s.weights, s.input_cov_sqrt) \
-            if chosen == "depth2" else None
-        if d.cotangent is not None:
-            return Direction(batched.ngd_direction(s.parts, q, damping, rcond,
-                                                   s.input_cov_sqrt, cotangent=d.cotangent,
-                                                   eigh=eigh))
-        return Direction(batched.ngd_direction(s.parts, q, damping, rcond, s.input_cov_sqrt,
-                                               params=d.params, eigh=eigh))
-
-    def _krylov(self, s: Stack, cotangent) -> tuple:
-        """The Krylov path member by member (numpy stacks only)."""
-        out = []
-        for b in range(cotangent.shape[0]):
-            net = s.member(b)
-            y, _ = krylov.inverse_power(net, cotangent[b], self.q, self.damping, self.tol,
-                                        self.maxiter, self.rcond)
-            out.append(vjp(net, y))
-        return tuple(np.stack([o[i] for o in out]) for i in range(len(s.weights)))
+        return Direction(paths.direction(s, q, damping, rcond, self.path,
+                                         cotangent=d.cotangent, params=d.params, tol=self.tol,
+                                         maxiter=self.maxiter,
+                                         balanced_rtol=paths.BALANCED_RUN_RTOL))
 
     def _modes(self, d: Direction, s) -> Direction:
         """Singular-mode form (Huh 2020, eqs 12, 20, 21). Per mode the Gauss-Newton matrix is
@@ -238,8 +171,7 @@ def ngd(q: float, damping: float = 0.0, rcond: float = DEFAULT_RCOND,
     q, damping, rcond = check_spectral(q, damping, rcond)
     if not isinstance(block_diagonal, bool):
         raise TypeError(f"block_diagonal must be a bool, got {type(block_diagonal).__name__}")
-    if path not in PATHS:
-        raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+    paths.check_path(path)
     tol = V.positive(tol, "tol")
     maxiter = V.positive_int(maxiter, "maxiter")
     if math.isinf(q):
