@@ -75,6 +75,21 @@ def nonnegative(x, name: str) -> float:
     return v
 
 
+def vector(x, name: str, n: int | None = None) -> np.ndarray:
+    """A finite real 1-D array (of length ``n`` where given)."""
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be an array of real numbers")
+    if np.iscomplexobj(x):
+        raise TypeError(f"{name} must be real, got a complex array")
+    a = np.atleast_1d(np.array(x, dtype=float))
+    if a.ndim != 1 or (n is not None and a.shape[0] != n):
+        want = f"({n},)" if n is not None else "(m,)"
+        raise ValueError(f"{name} must have shape {want}, got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite")
+    return a
+
+
 def positive_int(x, name: str) -> int:
     """A positive integer (Python or numpy; bools refused)."""
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)):

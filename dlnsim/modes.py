@@ -196,7 +196,7 @@ def simulate(sigma0, target, t, q: float = DEFAULT_Q, block_diagonal: bool = Fal
         ``sigma`` of shape ``(T, modes, d)`` with ``status`` and ``message``.
     """
     s0 = V.as_matrix(sigma0, "sigma0")
-    s_star = _vector(target, "target", s0.shape[0])
+    s_star = V.vector(target, "target", s0.shape[0])
     lr = V.positive(lr, "lr")
     if rule is None:
         rule = mode_rule(q, block_diagonal, damping, V.nonnegative(weight_decay, "weight_decay"),
@@ -349,8 +349,8 @@ def simulate_map_exponent(sbar0, target, t, p: float, etabar: float = 1.0,
     ModeTrajectory
         ``sigma`` of shape ``(T, modes, 1)``.
     """
-    s0 = _vector(sbar0, "sbar0")
-    s_star = _vector(target, "target", s0.shape[0])
+    s0 = V.vector(sbar0, "sbar0")
+    s_star = V.vector(target, "target", s0.shape[0])
     p = V.nonnegative(p, "p")
     etabar = V.positive(etabar, "etabar")
 
@@ -435,20 +435,6 @@ def simulate_end_to_end(w0, target, t, d: int, q: float, lr: float = 1.0,
 
     ts, ys, status, message = _run(field, w0.ravel(), t, solver, rtol, atol, limits, quiet)
     return ModeTrajectory(ts, ys.reshape((-1,) + shape), status, message)
-
-
-def _vector(x, name: str, n: int | None = None) -> np.ndarray:
-    if isinstance(x, (str, bytes)):
-        raise TypeError(f"{name} must be an array of real numbers")
-    if np.iscomplexobj(x):
-        raise TypeError(f"{name} must be real, got a complex array")
-    a = np.atleast_1d(np.array(x, dtype=float))
-    if a.ndim != 1 or (n is not None and a.shape[0] != n):
-        want = f"({n},)" if n is not None else "(m,)"
-        raise ValueError(f"{name} must have shape {want}, got {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite")
-    return a
 
 
 def _depth(d) -> int:

@@ -14,11 +14,12 @@ rules imported above, the papers' optimisers in ``_PAPERS``).
 
 
 from dlnsim.curvature.paths import DENSE_MAX, PATHS, NotBalanced
-from dlnsim.rules.core import Map, NeedsDiscreteTime, Optimiser, Rule, Stage, Transform, chain
+from dlnsim.rules.core import NeedsDiscreteTime, Optimiser, Rule, Stage, Transform, chain
 from dlnsim.rules.fields import (
     L2,
     NGD,
     Clip,
+    Map,
     WeightDecay,
     clip,
     gd,

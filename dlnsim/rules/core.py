@@ -22,8 +22,8 @@ chain gives the full-matrix field and the singular-mode field.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
@@ -184,45 +184,6 @@ class Optimiser(Transform):
 
     has_modes = False
     numpy_only = True
-
-
-@dataclass(frozen=True, eq=False)
-class Map(Transform):
-    """A stateless transform of the user's own, given by a function
-    ``(direction, stack) -> direction`` (the core rules are typed transforms: ``NGD``,
-    ``L2``, ``WeightDecay``, ``Clip``). It has no dense form; to be judged by
-    :func:`dlnsim.testing.dense_velocity`, subclass :class:`Transform` with ``apply`` and
-    ``dense``.
-
-    Parameters
-    ----------
-    name
-        Shown in the rule's name.
-    stage
-        Where it acts in a chain (:class:`Stage`).
-    fn
-        ``(direction, stack) -> direction``.
-    """
-
-    name: str = field()  # field(): no default (the base class's attributes are not defaults)
-    stage: Stage = field()
-    fn: Callable[[Direction, Any], Direction] = field()
-
-    def apply(self, d: Direction, stack) -> Direction:
-        """``fn(d, stack)``.
-
-        Parameters
-        ----------
-        d : Direction
-            The direction so far.
-        stack : Stack or ModeStack
-            The members it belongs to.
-
-        Returns
-        -------
-        Direction
-        """
-        return self.fn(d, stack)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The continuous-time rules: gd, q-NGD (full or block-diagonal), l2, weight_decay, clip.
+"""The continuous-time rules: gd, q-NGD (full or block-diagonal), l2, weight_decay, clip, and
+:class:`Map`, a stateless transform of the user's own.
 
 Each acts on a full-matrix :class:`~dlnsim.rules.core.Stack` and on a singular-mode
 :class:`~dlnsim.rules.core.ModeStack`; l2, weight_decay and clip are the same formula on both
@@ -9,7 +10,9 @@ eqs 12, 20, 21).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -259,6 +262,45 @@ class Clip(Transform):
     def dense(self, v, ctx):
         speed = float(np.linalg.norm(v))
         return v * (self.max_speed / speed if speed > self.max_speed else 1.0)
+
+
+@dataclass(frozen=True, eq=False)
+class Map(Transform):
+    """A stateless transform of the user's own, given by a function
+    ``(direction, stack) -> direction`` (the core rules are typed transforms: ``NGD``,
+    ``L2``, ``WeightDecay``, ``Clip``). It has no dense form; to be judged by
+    :func:`dlnsim.testing.dense_velocity`, subclass :class:`Transform` with ``apply`` and
+    ``dense``.
+
+    Parameters
+    ----------
+    name
+        Shown in the rule's name.
+    stage
+        Where it acts in a chain (:class:`Stage`).
+    fn
+        ``(direction, stack) -> direction``.
+    """
+
+    name: str = field()  # field(): no default (the base class's attributes are not defaults)
+    stage: Stage = field()
+    fn: Callable[[Direction, Any], Direction] = field()
+
+    def apply(self, d: Direction, stack) -> Direction:
+        """``fn(d, stack)``.
+
+        Parameters
+        ----------
+        d : Direction
+            The direction so far.
+        stack : Stack or ModeStack
+            The members it belongs to.
+
+        Returns
+        -------
+        Direction
+        """
+        return self.fn(d, stack)
 
 
 def l2(lam: float) -> Rule:
