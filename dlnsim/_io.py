@@ -18,8 +18,11 @@ import math
 import os
 import stat
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
+
+import numpy as np
 
 
 def _kind(mode: int) -> str:
@@ -153,3 +156,64 @@ def write_json(doc, path: str | os.PathLike) -> None:
             fh.write("\n")
 
     atomic_write(path, write)
+
+
+def write_npz(path: str | os.PathLike, arrays: dict) -> None:
+    """Write ``arrays`` to an ``.npz`` file atomically (a symbolic link is written through to
+    its target; a destination that is not a regular file is refused with ``ValueError``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (its folder must exist).
+    arrays : dict
+        Name -> array (``format`` among them, naming what the file holds).
+    """
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:  # a file object: savez would append ".npz" to a name
+            np.savez(fh, **arrays)
+
+    atomic_write(path, write)
+
+
+def read_npz(path: str | os.PathLike, what: str, reader):
+    """``reader(archive, name)`` on the ``.npz`` file ``path`` (``allow_pickle=False``), with
+    every failure a ``ValueError`` naming the file: missing, not an archive, pickled data, a
+    missing field, a damaged archive.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    what : str
+        What it should hold, for messages (``"dlnsim trajectory"``).
+    reader : callable
+        ``reader(archive, name)``, checking every field.
+
+    Returns
+    -------
+    object
+        What ``reader`` returns.
+    """
+    name = os.fspath(path)
+    try:
+        f = np.load(name, allow_pickle=False)
+    except FileNotFoundError:
+        raise ValueError(f"{name}: no such file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "pickle" in why:  # numpy's fallback for unknown files; dlnsim never unpickles
+            why = "numpy would read it as pickled data, which dlnsim never loads"
+        raise ValueError(f"{name} is not a {what} (not a readable .npz archive: "
+                         f"{why})") from None
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise ValueError(f"{name} is not a {what}: it holds one array (.npy), not an .npz "
+                         "archive")
+    with f:
+        try:
+            return reader(f, name)
+        except KeyError as exc:
+            field = str(exc.args[0]).split(" is not a file")[0] if exc.args else "?"
+            raise ValueError(f"{name} is not a {what}: missing field {field!r}") from None
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise ValueError(f"{name} is damaged: {exc}") from None

@@ -17,7 +17,6 @@ so any chain of gd, ngd, l2, clip and weight_decay has a singular-mode field her
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_namespace
@@ -30,6 +29,7 @@ from dlnsim.curvature.spectral import DEFAULT_RCOND, inverse_power
 from dlnsim.rules.presets import DEFAULT_Q
 from dlnsim.solve import Limits, Options, solve
 from dlnsim.solve.status import Status
+from dlnsim.trajectory import ModeTrajectory
 
 
 # -- the singular-mode vector field -----------------------------------------------------------
@@ -120,41 +120,6 @@ def _as_array(x):
     except TypeError:
         pass
     return np.asarray(x, dtype=float)
-
-
-@dataclass(frozen=True, eq=False)
-class ModeTrajectory:
-    """Singular-mode run: ``sigma`` of shape ``(T, modes, d)`` at times ``t``.
-
-    Parameters
-    ----------
-    t : numpy.ndarray
-        Save times reached.
-    sigma : numpy.ndarray
-        Strengths, shape ``(T, modes, d)`` (the map ``W(t)`` for end-to-end runs).
-    status : int
-        :class:`dlnsim.Status` of the run.
-    message : str
-        Why it stopped.
-    """
-
-    t: np.ndarray
-    sigma: np.ndarray
-    status: int
-    message: str
-
-    @property
-    def map(self) -> np.ndarray:
-        """``sbar(t) = prod_i sigma_i``, shape ``(T, modes)``."""
-        return np.prod(self.sigma, axis=-1)
-
-    @property
-    def success(self) -> bool:
-        """Whether the run reached the last save time (``status == 0``)."""
-        return self.status == Status.SUCCESS
-
-    def __array__(self, dtype=None, copy=None):
-        return np.asarray(self.sigma, dtype=dtype)
 
 
 def simulate(sigma0, target, t, q: float = DEFAULT_Q, block_diagonal: bool = False, lr: float = 1.0,

@@ -7,13 +7,12 @@ and checked field by field on load.
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
 from dlnsim import _validate as V
-from dlnsim._io import atomic_write
+from dlnsim._io import read_npz, write_npz
 from dlnsim.network import Network
 from dlnsim.solve.status import Status
 from dlnsim.task import Task
@@ -21,8 +20,31 @@ from dlnsim.task import Task
 FORMAT = "dlnsim.trajectory/1"  # written into every saved file; load reads /0 (dlnsim 0.1) too
 
 
+class RunResult:
+    """What every run's result shares (:class:`Trajectory`, :class:`Ensemble` members,
+    :class:`dlnsim.modes.ModeTrajectory`): a :class:`dlnsim.Status` and a message, as in
+    ``scipy.integrate.solve_ivp``, and ``.npz`` persistence through
+    :func:`dlnsim._io.write_npz` and :func:`dlnsim._io.read_npz` (atomic, no pickle, a
+    recorded format)."""
+
+    status: int
+    message: str
+
+    @property
+    def success(self) -> bool:
+        """Whether the run reached the last save time (``status == 0``)."""
+        return self.status == Status.SUCCESS
+
+
+def checked_status(value: int, bad) -> Status:
+    """``value`` as a :class:`Status`, or ``bad(what)`` raised."""
+    if int(value) not in {int(s) for s in Status}:
+        raise bad(f"status must be one of {[int(s) for s in Status]}, got {value}")
+    return Status(int(value))
+
+
 @dataclass(frozen=True, eq=False)
-class Trajectory:
+class Trajectory(RunResult):
     """The result of :func:`dlnsim.simulate`.
 
     Parameters
@@ -64,11 +86,6 @@ class Trajectory:
     rule: str = ""
     lr: float = 1.0
     nfev: int = 0
-
-    @property
-    def success(self) -> bool:
-        """Whether the run reached the last save time (``status == 0``)."""
-        return self.status == Status.SUCCESS
 
     def network(self, k: int = -1) -> Network:
         """The network at save index ``k``.
@@ -117,12 +134,7 @@ class Trajectory:
             arrays[f"imbalance_{i}"] = c
         if self.test_loss is not None:
             arrays["test_loss"] = self.test_loss
-
-        def write(tmp: str) -> None:
-            with open(tmp, "wb") as fh:  # a file object: savez would append ".npz" to a name
-                np.savez(fh, **arrays)
-
-        atomic_write(path, write)
+        write_npz(path, arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Trajectory:
@@ -143,29 +155,7 @@ class Trajectory:
             Naming the file and what is wrong (not an npz archive, pickled data, a newer
             format, a missing field, inconsistent shapes, non-finite values).
         """
-        name = os.fspath(path)
-        try:
-            f = np.load(name, allow_pickle=False)
-        except FileNotFoundError:
-            raise ValueError(f"{name}: no such file") from None
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            if "pickle" in why:  # numpy's fallback for unknown files; dlnsim never unpickles
-                why = "numpy would read it as pickled data, which dlnsim never loads"
-            raise ValueError(f"{name} is not a dlnsim trajectory (not a readable .npz archive: "
-                             f"{why})") from None
-        if not isinstance(f, np.lib.npyio.NpzFile):
-            raise ValueError(f"{name} is not a dlnsim trajectory: it holds one array (.npy), "
-                             "not an .npz archive")
-        with f:
-            try:
-                return _read(f, name)
-            except KeyError as exc:
-                field = str(exc.args[0]).split(" is not a file")[0] if exc.args else "?"
-                raise ValueError(f"{name} is not a dlnsim trajectory: missing field "
-                                 f"{field!r}") from None
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                raise ValueError(f"{name} is damaged: {exc}") from None
+        return read_npz(path, "dlnsim trajectory", _read)
 
 
 def _read(f, name: str) -> Trajectory:
@@ -216,9 +206,7 @@ def _read(f, name: str) -> Trajectory:
     if np.abs(product - maps).max() > 1e-10 * max(1.0, np.abs(product).max()):
         raise bad("map is not the product of the weights")
     test = real("test_loss", (n_t,)) if "test_loss" in f.files else None
-    status = int(scalar("status", np.integer))
-    if status not in {int(s) for s in Status}:
-        raise bad(f"status must be one of {[int(s) for s in Status]}, got {status}")
+    status = checked_status(scalar("status", np.integer), bad)
     lr = float(scalar("lr", np.floating))
     nfev = int(scalar("nfev", np.integer))
     if not (lr > 0 and np.isfinite(lr)) or nfev < 0:
@@ -229,7 +217,7 @@ def _read(f, name: str) -> Trajectory:
         imbalance=tuple(real(f"imbalance_{i}", (n_t, widths[i + 1], widths[i + 1]))
                         for i in range(depth - 1)),
         mode_strengths=real("mode_strengths", (n_t, min(widths[0], widths[-1]))),
-        test_loss=test, status=Status(status), message=str(scalar("message", np.str_)),
+        test_loss=test, status=status, message=str(scalar("message", np.str_)),
         method=str(scalar("method", np.str_)), rule=str(scalar("rule", np.str_)), lr=lr,
         nfev=nfev)
 
@@ -255,6 +243,95 @@ def from_weights(t: np.ndarray, weights: list[tuple[np.ndarray, ...]], task: Tas
         mode_strengths=strengths, test_loss=test, status=Status(int(status)), message=message,
         **meta,
     )
+
+
+MODES_FORMAT = "dlnsim.modes/1"  # written into every saved mode trajectory
+
+
+@dataclass(frozen=True, eq=False)
+class ModeTrajectory(RunResult):
+    """Singular-mode run: ``sigma`` of shape ``(T, modes, d)`` at times ``t``; status,
+    message, ``success`` and ``.npz`` persistence as :class:`dlnsim.Trajectory`.
+
+    Parameters
+    ----------
+    t : numpy.ndarray
+        Save times reached.
+    sigma : numpy.ndarray
+        Strengths, shape ``(T, modes, d)`` (the map ``W(t)`` for end-to-end runs).
+    status : int
+        :class:`dlnsim.Status` of the run.
+    message : str
+        Why it stopped.
+    """
+
+    t: np.ndarray
+    sigma: np.ndarray
+    status: int
+    message: str
+
+    @property
+    def map(self) -> np.ndarray:
+        """``sbar(t) = prod_i sigma_i``, shape ``(T, modes)``."""
+        return np.prod(self.sigma, axis=-1)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.sigma, dtype=dtype)
+
+    def save(self, path) -> None:
+        """Write an ``.npz`` file atomically, without pickled objects (format
+        ``dlnsim.modes/1``).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file (its folder must exist).
+        """
+        write_npz(path, {"format": np.array(MODES_FORMAT), "t": self.t, "sigma": self.sigma,
+                         "status": np.array(int(self.status)),
+                         "message": np.array(self.message)})
+
+    @classmethod
+    def load(cls, path) -> ModeTrajectory:
+        """Read a file written by :meth:`save`, checking every field.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file.
+
+        Returns
+        -------
+        ModeTrajectory
+
+        Raises
+        ------
+        ValueError
+            Naming the file and what is wrong.
+        """
+        return read_npz(path, "dlnsim mode trajectory", _read_modes)
+
+
+def _read_modes(f, name: str) -> ModeTrajectory:
+    def bad(what: str):
+        return ValueError(f"{name} is not a valid dlnsim mode trajectory: {what}")
+
+    fmt = str(f["format"])
+    if fmt != MODES_FORMAT:
+        raise bad(f"format {fmt!r} is not {MODES_FORMAT!r}")
+    t, sigma = f["t"], f["sigma"]
+    if t.ndim != 1 or t.size < 1 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
+        raise bad("t must be a 1-D, finite, strictly increasing array")
+    if sigma.dtype.kind not in "fi" or sigma.ndim < 2 or sigma.shape[0] != t.size \
+            or not np.all(np.isfinite(sigma)):
+        raise bad(f"sigma must be a finite real array of shape ({t.size}, ...), got "
+                  f"{sigma.dtype} {sigma.shape}")
+    status, message = f["status"], f["message"]
+    if status.shape != () or not np.issubdtype(status.dtype, np.integer) \
+            or message.shape != () or not np.issubdtype(message.dtype, np.str_):
+        raise bad("status must be an integer and message a string")
+    return ModeTrajectory(np.asarray(t, dtype=float), np.asarray(sigma, dtype=float),
+                          checked_status(status[()], bad), str(message[()]))
 
 
 @dataclass(frozen=True, eq=False)

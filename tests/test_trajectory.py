@@ -1,10 +1,12 @@
 """Trajectory files: atomic writes, link and device semantics, every field checked on load."""
 
+import math
 import os
 
 import numpy as np
 import pytest
 
+import dlnsim
 from dlnsim import Network, Status, Task, Trajectory, _io, rules, simulate
 from dlnsim.trajectory import FORMAT
 
@@ -163,3 +165,47 @@ def test_output_checks_name_the_flag_and_the_path(tmp_path):
         _io.check_output_file("", "--out")
     assert _io.check_output_folder(tmp_path / "new", "--out") == str(tmp_path / "new")
     assert (tmp_path / "new").is_dir() and os.listdir(tmp_path / "new") == []
+
+
+# -- one result family: a singular-mode run saves and loads like a trajectory ---------------
+def test_mode_trajectories_share_the_result_family_and_round_trip(tmp_path):
+    from dlnsim import modes
+    from dlnsim.trajectory import RunResult
+
+    run = modes.simulate(np.full((2, 3), 0.2), [1.0, 0.5], [0.0, 0.5, 1.0], q=2.0)
+    assert isinstance(run, RunResult) and run.success
+    path = tmp_path / "modes.npz"
+    run.save(path)
+    back = modes.ModeTrajectory.load(path)
+    np.testing.assert_array_equal(back.sigma, run.sigma)
+    np.testing.assert_array_equal(back.t, run.t)
+    assert (back.status, back.message) == (run.status, run.message)
+    # a failed run keeps its status and message through the file
+    stopped = modes.simulate(np.full((1, 3), 3.0), [1.0], [0, 50], q=math.inf, lr=5.0,
+                             method="discrete", limits=dlnsim.Limits(max_norm=1e3))
+    stopped.save(path)
+    again = modes.ModeTrajectory.load(path)
+    assert again.status == stopped.status == 1 and again.message == stopped.message
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda d: d.update(sigma=d["sigma"][:1]), "sigma must be a finite real array"),
+    (lambda d: d.update(status=np.array(7)), "status must be one of"),
+    (lambda d: d.update(t=d["t"][::-1].copy()), "strictly increasing"),
+    (lambda d: d.pop("message"), "missing field 'message'"),
+    (lambda d: d.update(format=np.array("dlnsim.trajectory/1")), "format"),
+])
+def test_a_damaged_mode_trajectory_file_is_refused_naming_what_is_wrong(tmp_path, damage,
+                                                                       match):
+    from dlnsim import modes
+
+    run = modes.simulate(np.full((2, 3), 0.2), [1.0, 0.5], [0.0, 0.5, 1.0])
+    path = tmp_path / "m.npz"
+    run.save(path)
+    with np.load(path) as f:
+        data = {k: f[k] for k in f.files}
+    damage(data)
+    with open(path, "wb") as fh:
+        np.savez(fh, **data)
+    with pytest.raises(ValueError, match=match):
+        modes.ModeTrajectory.load(path)
