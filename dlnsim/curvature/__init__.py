@@ -34,7 +34,7 @@ from dlnsim.curvature.api import (
 from dlnsim.curvature.batched import balanced_kernel_eigenvalues
 from dlnsim.curvature.dense import gauss_newton, gn_norm_sq, jacobian_matrix, kfac_gn_norm_sq
 from dlnsim.curvature.kernel import MapKernel, map_kernel
-from dlnsim.curvature.paths import (
+from dlnsim.curvature.paths import (  # noqa: F401 (NotBalanced: documented in rules)
     BALANCE_RTOL,
     BALANCED_PATH_RTOL,
     BALANCED_RUN_RTOL,
@@ -47,7 +47,7 @@ from dlnsim.network import partial_products
 
 __all__ = [
     "BALANCED_PATH_RTOL", "BALANCED_RUN_RTOL", "BALANCE_RTOL", "DEFAULT_RCOND", "DENSE_MAX",
-    "MapKernel", "NotBalanced", "PATHS", "balanced_kernel_eigenvalues",
+    "MapKernel", "PATHS", "balanced_kernel_eigenvalues",
     "balanced_ngd_direction", "balanced_svd", "batched", "block_factors", "block_ngd_direction",
     "gauss_newton", "gn_norm_sq", "gradient", "inverse_power", "is_balanced", "jacobian_matrix",
     "jvp", "jvp_r", "kfac_gn_norm_sq", "krylov", "kron_inverse_power", "map_kernel",

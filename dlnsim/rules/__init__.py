@@ -15,7 +15,7 @@ rules imported above, the papers' optimisers in ``_PAPERS``).
 
 from dlnsim.curvature.paths import DENSE_MAX, PATHS, NotBalanced
 from dlnsim.rules.core import NeedsDiscreteTime, Optimiser, Rule, Stage, Transform, chain
-from dlnsim.rules.fields import (
+from dlnsim.rules.fields import (  # noqa: F401 (the typed transforms: see __all__ below)
     L2,
     NGD,
     Clip,
@@ -48,8 +48,9 @@ def __dir__():
     return sorted(list(globals()) + list(_PAPERS))
 
 
-__all__ = ["DEFAULT_Q", "DENSE_MAX", "L2", "NGD", "PATHS", "Clip", "Context", "Direction", "Map",
-           "ModeStack", "NeedsDiscreteTime", "NotBalanced", "Optimiser", "Rule", "RuleParts",
-           "Stack", "Stage", "Transform", "WeightDecay", "chain", "clip", "gd", "hcgd", "kfac",
-           "l2", "minibatch_sgd", "ngd", "noisy_sgd", "parts", "preset", "tkfac",
-           "weight_decay"]
+# The typed transforms (NGD, L2, WeightDecay, Clip) are served here for isinstance checks and
+# documented with their constructors (ngd, l2, weight_decay, clip) in dlnsim.rules.fields.
+__all__ = ["DEFAULT_Q", "DENSE_MAX", "PATHS", "Context", "Direction", "Map", "ModeStack",
+           "NeedsDiscreteTime", "NotBalanced", "Optimiser", "Rule", "RuleParts", "Stack",
+           "Stage", "Transform", "chain", "clip", "gd", "hcgd", "kfac", "l2", "minibatch_sgd",
+           "ngd", "noisy_sgd", "parts", "preset", "tkfac", "weight_decay"]
