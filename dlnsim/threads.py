@@ -25,10 +25,13 @@ from contextlib import contextmanager
 from dlnsim import _validate as V
 
 # Smallest matrix dimension whose decompositions run with more than one BLAS thread.
-# benchmarks/bench_threads.py on a 2-core machine (idle / one busy process, t(1) / t(2)):
-# eigh n = 256 1.0 / 0.06, n = 512 1.2 / 0.5, n = 1024 1.4 / 0.9; matmul n = 256 1.8 / 0.1.
-# Below 1024 the idle gain is small and the loaded loss up to 15x; at 1024 and above one
-# decomposition takes ~0.1 s, long enough that the threads rarely wait.
+# benchmarks/bench_threads.py on a 2-core machine, t(1 thread) / t(2 threads), idle / with one
+# busy process: eigh n = 128 1.10 / 0.81, n = 256 1.30 / 0.66, n = 512 1.21 / 0.60,
+# n = 1024 1.50 / 0.50; matmul n = 512 1.94 / 0.74, n = 1024 1.92 / 0.88. Below 1024 the idle
+# gain of eigh (the hot loops' main cost) is at most 1.3x while a taken core makes every call
+# up to 1.7x slower, and a loop of thousands of such calls far more (scale.depth2: 8 s with
+# one thread, 115 s with two on a shared machine); from 1024 on, an idle machine gains 1.5-1.9x
+# on each ~0.1-0.2 s call, which we take at the price of 2x when a core is busy.
 MIN_PARALLEL_SIZE = 1024
 
 _user: int | None = None

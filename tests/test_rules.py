@@ -400,3 +400,18 @@ def test_a_field_asked_of_a_discrete_time_optimiser_is_one_error_with_one_messag
         messages.add(str(info.value))
     assert messages == {str(rules.NeedsDiscreteTime(k.name))}
     assert "method='discrete'" in messages.pop()
+
+
+def test_a_mode_field_takes_each_members_own_target():
+    """Rule.field on a ModeStack of two members with different targets: the rows asked for
+    follow their own s* (a field that kept member 0's target would not)."""
+    from dlnsim.rules import ModeStack
+
+    sigma = np.array([[[0.3, 0.5], [0.2, 0.4]], [[0.6, 0.1], [0.7, 0.2]]])
+    target = np.array([[1.0, 0.5], [2.0, -1.0]])
+    stack = ModeStack((sigma,), target)
+    rule = rules.ngd(2.0)
+    field = rule.field(stack, np.array([1.0, 1.0]))
+    got = field(sigma[1:].reshape(1, -1), np.array([1]))
+    want = rule.stack_velocity(ModeStack((sigma[1:],), target[1:]))[0].reshape(1, -1)
+    np.testing.assert_array_equal(got, want)

@@ -187,15 +187,13 @@ def ngd_direction(net: Network, params: Sequence[np.ndarray], input_cov=None, q:
         One array per layer, shaped like the weights.
     """
     q, damping, rcond = check_spectral(q, damping, rcond)
-    paths.check_path(path)
-    if path == "depth2" and net.depth != 2:
-        raise ValueError(f"path='depth2' needs a network of depth 2, got depth {net.depth}")
+    paths.check_path(path, net.depth)
     u = _check_params(net, params, "params")
     r = None if input_cov is None else sqrt_psd(cov_of(net, input_cov))
     y = None if cotangent is None else _check_cotangent(net, cotangent)[None]
-    if path == "balanced":  # a single network must be balanced as a start must
-        paths.check_balanced(net.weights, np, paths.BALANCED_PATH_RTOL)
-    if math.isinf(q):
+    if math.isinf(q):  # the identity; a path that does not apply is refused all the same
+        if path == "balanced":
+            paths.check_balanced(net.weights, np, paths.BALANCED_PATH_RTOL)
         return u
     out = paths.direction(paths.Members(net, None if r is None else r[None]), q, damping, rcond,
                           path, cotangent=y, params=tuple(p[None] for p in u))

@@ -44,12 +44,15 @@ class NotBalanced(ValueError, ArithmeticError):
     ``ArithmeticError``, which stops it with status -1)."""
 
 
-def check_path(path: str) -> str:
-    """``path`` if it is one of :data:`PATHS`, else a ``ValueError`` naming them.
+def check_path(path: str, depth: int | None = None) -> str:
+    """``path`` if it is one of :data:`PATHS` (and, given the network's ``depth``, one that
+    applies at that depth), else a ``ValueError`` naming what is wrong.
 
     Parameters
     ----------
     path : str
+    depth : int, optional
+        The network's depth (``"depth2"`` needs 2).
 
     Returns
     -------
@@ -57,6 +60,8 @@ def check_path(path: str) -> str:
     """
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+    if path == "depth2" and depth is not None and depth != 2:
+        raise ValueError(f"path='depth2' needs a network of depth 2, got depth {depth}")
     return path
 
 
@@ -159,9 +164,7 @@ def direction(s, q: float, damping: float, rcond: float, path: str, *, cotangent
     if path == "krylov" and not on_numpy:
         raise ValueError("path='krylov' runs on numpy arrays only; use 'dense' or "
                          "'balanced' with the torch backend")
-    if path == "depth2" and len(s.weights) != 2:
-        raise ValueError(f"path='depth2' needs a network of depth 2, got depth "
-                         f"{len(s.weights)}")
+    check_path(path, len(s.weights))
     chosen = path
     if path == "auto":
         if len(s.weights) == 2:  # exact for every depth-2 network, S and imbalance

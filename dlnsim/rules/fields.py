@@ -60,9 +60,8 @@ class NGD(Transform):
             f", damping={self.damping:g})" if self.damping else ")")
 
     def check(self, s) -> None:
-        if self.path == "depth2" and not s.is_modes and len(s.weights) != 2:
-            raise ValueError(f"path='depth2' needs a network of depth 2, got depth "
-                             f"{len(s.weights)}")
+        if not s.is_modes:
+            paths.check_path(self.path, len(s.weights))
         if self.path == "balanced" and not s.is_modes:
             if not s.is_whitened:
                 raise ValueError("path='balanced' needs whitened inputs (S = I) and the plain "
