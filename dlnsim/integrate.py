@@ -18,7 +18,9 @@ from dlnsim import backends, threads
 from dlnsim.network import Network, unflatten
 from dlnsim.rules import Rule, Stack
 from dlnsim.rules.core import check_pair
+from dlnsim.rules.field import stall_hint
 from dlnsim.solve import Limits, Options, Status, check_memory, memory_estimate, solve
+from dlnsim.solve.status import not_started_message
 from dlnsim.task import Task
 from dlnsim.trajectory import Ensemble, Trajectory
 
@@ -108,10 +110,8 @@ def simulate_ensemble(nets: Sequence[Network], task: Task | Sequence[Task],
         Tolerances of ``dopri5`` per member, the step of ``rk4``.
     limits
         :class:`dlnsim.Limits`, as in :func:`simulate` (memory is estimated for all members).
-    quiet
-        Hide the progress bar.
-    backend, device
-        ``"numpy"`` or ``"torch"`` (float64 tensors on ``device``).
+    quiet, backend, device
+        As in :func:`simulate`.
 
     Returns
     -------
@@ -206,11 +206,11 @@ def _solve_groups(nets, groups, lrs, be, opts, quiet):
         if interrupted:  # Ctrl-C stops the whole ensemble: later groups do not start
             status[members] = int(Status.INTERRUPTED)
             for i in members:
-                message[i] = "interrupted before this member started; its initial state is kept"
+                message[i] = not_started_message()
             continue
         field = be.guard(r.field(stack, be.asarray(lrs[members])))
         desc = r.name if len(groups) == 1 else f"{r.name} ({len(members)})"
-        res = solve(field, be.asarray(flat0[members]), opts, quiet, desc, _stall_hint(r))
+        res = solve(field, be.asarray(flat0[members]), opts, quiet, desc, stall_hint(r))
         for k, y in enumerate(res.y):
             out[members, k] = be.to_numpy(y)
         saved[members], status[members] = res.saved, res.status
@@ -219,12 +219,6 @@ def _solve_groups(nets, groups, lrs, be, opts, quiet):
         nfev += res.nfev
         interrupted = bool(np.any(res.status == int(Status.INTERRUPTED)))
     return out, saved, status, message, nfev
-
-
-def _stall_hint(rule: Rule) -> str:
-    if any("ngd" in t.name for t in rule.transforms):
-        return "damping the preconditioner (rules.ngd(..., damping=1e-6)) regularises it"
-    return "try method='discrete', a smaller lr, or an implicit solver such as 'Radau'"
 
 
 def _learning_rates(lr, b: int) -> np.ndarray:

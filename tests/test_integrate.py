@@ -437,13 +437,6 @@ def test_a_stiff_run_stops_within_its_budget_and_the_fixes_it_names_work():
     assert discrete.status == dlnsim.Status.DIVERGED and "at step" in discrete.message
 
 
-def test_a_stalled_preconditioned_run_suggests_damping_and_a_plain_one_does_not():
-    from dlnsim.integrate import _stall_hint
-
-    assert "damping" in _stall_hint(rules.ngd(1, block_diagonal=True))
-    assert "damping" not in _stall_hint(rules.gd())
-
-
 def test_lone_numpy_runs_default_to_dop853_and_ensembles_to_dopri5():
     net, task = _case((3, 4, 3))
     assert simulate(net, task, rules.gd(), [0.0, 0.1], quiet=True).method == "ode:DOP853"

@@ -8,7 +8,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from dlnsim import Network, Task, curvature, rules, simulate
-from tests.reference import dense_gn, dense_power, dln_cases, flat, full_map
+from tests.reference import dense_gauss_newton, dense_power, dln_cases, flat, full_map
 
 QS = [1.0, 1.5, 2.0, 3.0, math.inf]
 RC = curvature.DEFAULT_RCOND
@@ -57,7 +57,7 @@ def _blocks_separated(h, weights):
 def test_rule_velocity_equals_dense_reference(case, q, block, damping_rel, reg):
     weights, target, cov = case
     net, task = Network(weights), Task(target=target, input_cov=cov)
-    h = dense_gn(weights, cov)
+    h = dense_gauss_newton(weights, cov)
     damping = damping_rel * np.linalg.eigvalsh(h).max()
     if damping == 0:
         # undamped q = 1 loses about eps * cond(K)^{1.3} in any float64 eigensolver, the
@@ -415,3 +415,10 @@ def test_a_mode_field_takes_each_members_own_target():
     got = field(sigma[1:].reshape(1, -1), np.array([1]))
     want = rule.stack_velocity(ModeStack((sigma[1:],), target[1:]))[0].reshape(1, -1)
     np.testing.assert_array_equal(got, want)
+
+
+def test_a_stalled_preconditioned_run_suggests_damping_and_a_plain_one_does_not():
+    from dlnsim.rules.field import stall_hint
+
+    assert "damping" in stall_hint(rules.ngd(1, block_diagonal=True))
+    assert "damping" not in stall_hint(rules.gd())

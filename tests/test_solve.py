@@ -256,3 +256,97 @@ def test_default_limits_and_the_memory_estimate():
     from dlnsim.solve import memory_estimate
     # float64, stored states and result arrays: 2 x 8 bytes per value
     assert memory_estimate(10, 3, 7, 5) == 16 * 10 * 3 * 12
+
+
+@pytest.mark.parametrize("rtol", [1e-4, 1e-8])
+def test_dopri5_and_its_controller_step_to_the_times_of_scipy_rk45(rtol):
+    """The stepper and controller driven by hand, without the loop (their whole interface):
+    every accepted step ends where scipy's RK45 ends one, to round-off, and the rejected steps
+    happen at the same places."""
+    from dlnsim.solve.controllers import ErrorControl
+    from dlnsim.solve.dopri5 import Dopri5
+
+    y0, tend, atol = np.array([1.0, 0.5, -2.0]), 3.0, rtol * 1e-2
+    ref = RK45(_stiffish, 0.0, y0, tend, rtol=rtol, atol=atol)
+    ref_t = []
+    while ref.status == "running":
+        ref.step()
+        ref_t.append(ref.t)
+
+    def call(y):
+        return _stiffish(0.0, y[0])[None]
+
+    stepper, ctl = Dopri5(), ErrorControl(rtol, atol, Dopri5.order)
+    y, t, members = y0[None].copy(), 0.0, np.array([0])
+    f = stepper.init(call, y)
+    ctl.init(call, np.array([0.0, tend]), y, f)
+    times, rejections = [], 0
+    while t < tend:
+        h = ctl.propose(members, np.array([t]), np.array([tend]))
+        y_in = y.copy()
+        out = stepper.step(call, y, h, f)
+        np.testing.assert_array_equal(y, y_in)  # the stepper does not write its input
+        if ctl.adapt(members, h, y, out.y, out.error)[0]:
+            t = tend if h[0] == tend - t else t + h[0]
+            y, f = out.y, out.state
+            times.append(t)
+        else:
+            rejections += 1
+    assert len(times) == len(ref_t)  # the same number of accepted steps
+    # round-off in h compounds over the steps (measured 1.3e-11 at rtol 1e-4); a wrong safety
+    # factor or exponent moves the times by more than 1e-3
+    np.testing.assert_allclose(times, ref_t, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(y[0], ref.y, rtol=1e-12, atol=1e-14)
+    assert rejections > 0 or rtol > 1e-5
+
+
+@pytest.mark.parametrize("solver,per_step,overhead", [("rk4", 4, 0), ("dopri5", 6, 2)])
+def test_max_steps_takes_exactly_that_many_steps(solver, per_step, overhead):
+    """A cap of 5 steps costs exactly 5 steps of field evaluations (dopri5: one for f(y0),
+    one for the initial-step heuristic, six per accepted step of a smooth linear field) and
+    stops at the time of the fifth step, not the sixth."""
+    kw = {"dt": 0.01} if solver == "rk4" else {"rtol": 1e-6, "atol": 1e-8}
+    calls = []
+
+    def field(y, idx):
+        calls.append(y.copy())
+        return -y
+
+    res = run(solver, field, np.ones((1, 1)), [0.0, 10.0], limits=Limits(max_steps=5), **kw)
+    assert res.status[0] == Status.FAILED and "max_steps = 5" in res.message[0]
+    assert res.nfev == len(calls) == overhead + per_step * 5
+    if solver == "rk4":
+        assert "t = 0.05" in res.message[0]
+
+
+@pytest.mark.parametrize("method", ["discrete", "rk4", "dopri5"])
+def test_a_nan_state_within_max_norm_is_divergence(method):
+    """A field that turns one member's state NaN while its norm is small (far below max_norm)
+    stops that member with status 1 and says non-finite; the other member finishes."""
+    def field(y, idx):
+        v = -0.01 * y
+        hit = (np.asarray(idx) == 1) & (y[:, 0] < 0.95)
+        v[hit] = np.nan
+        return v
+
+    t = np.arange(0, 21) if method == "discrete" else np.linspace(0.0, 20.0, 5)
+    kw = {"dt": 0.1} if method == "rk4" else {}
+    res = run(method, field, np.ones((2, 1)), t, **kw)
+    assert list(res.status) == [Status.SUCCESS, Status.DIVERGED]
+    assert "non-finite" in res.message[1]
+    assert np.all(np.isfinite(np.stack(res.y)))
+
+
+def test_equal_steps_land_on_uneven_save_times():
+    """Save intervals of different lengths: each is split into the fewest equal steps no longer
+    than dt, and every save time is reached exactly."""
+    t = np.array([0.0, 0.3, 0.31, 1.0, 1.0 + 1e-9])
+    calls = []
+
+    def field(y, idx):
+        calls.append(1)
+        return np.ones_like(y)
+
+    res = run("rk4", field, np.zeros((1, 1)), t, dt=0.1)
+    np.testing.assert_allclose(np.stack(res.y)[:, 0, 0], t, rtol=0, atol=1e-15)
+    assert len(calls) == 4 * (3 + 1 + 7 + 1)

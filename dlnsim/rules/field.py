@@ -49,6 +49,14 @@ def vector_field(rule, stack, lr) -> Callable:
     return field
 
 
+def stall_hint(rule) -> str:
+    """What might help when a run of ``rule`` stalls (added to a step-size-underflow message):
+    near a singular preconditioner, damping; otherwise a stiffness remedy."""
+    if any("ngd" in t.name for t in rule.transforms):
+        return "damping the preconditioner (rules.ngd(..., damping=1e-6)) regularises it"
+    return "try method='discrete', a smaller lr, or an implicit solver such as 'Radau'"
+
+
 def _stateful_velocity(rule, sub, states: list, rngs, count, idx, lr):
     """One discrete step of a stateful rule for members ``idx``; writes their states back."""
     own = tuple(_take_state(s, idx) for s in states)

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlnsim.solve.loop import Run
-from dlnsim.solve.options import Options
+from dlnsim.solve.base import Step
 
 
 class Discrete:
-    """One field evaluation per step; lands on every save step. Stateful rules rely on the
-    field being called exactly once per step and member."""
+    """One field evaluation per step (with :class:`~dlnsim.solve.controllers.UnitSteps`).
+    Stateful rules rely on the field being called exactly once per step and member."""
 
-    def __init__(self, opts: Options):
-        pass
+    def init(self, call, y0) -> None:
+        return None
 
-    def start(self, run: Run) -> None:
-        pass
-
-    def step(self, run: Run, act: np.ndarray):
-        ya = run.rows(act)
-        return act, ya + run.call(ya, act), run.now[act] + 1.0, None
+    def step(self, call, y, h: np.ndarray, state=None) -> Step:
+        y_new = y + call(y)
+        return Step(y_new)  # a non-finite velocity shows in y_new

@@ -30,12 +30,18 @@ from array_api_compat import array_namespace, is_numpy_namespace
 from array_api_compat import device as _device
 from tqdm.auto import tqdm
 
+from dlnsim.solve.base import Diverged, finite_rows, host, take
 from dlnsim.solve.options import IMPLICIT_SOLVERS, Options
 from dlnsim.solve.status import (
     STALL_WINDOW,
     Status,
+    budget_message,
+    field_failed_message,
+    integrator_failed_message,
     interrupted_message,
+    max_steps_message,
     non_finite_message,
+    reached_message,
     stall_message,
     too_large_message,
 )
@@ -55,10 +61,6 @@ def reraise_interrupts():
         _RERAISE[0] -= 1
 
 
-class Diverged(Exception):
-    """Raised by a vector field whose state or velocity is not finite (scipy steppers)."""
-
-
 @dataclass
 class Result:
     """Saved states ``y[k]`` of shape ``(B, P)`` at ``t[k]`` and each member's outcome."""
@@ -69,13 +71,6 @@ class Result:
     status: np.ndarray
     message: list[str]
     nfev: int
-
-
-def host(x) -> np.ndarray:
-    """A small array (flags, norms) as numpy on the host."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu()
-    return np.asarray(x)
 
 
 class Run:
@@ -94,20 +89,22 @@ class Run:
         self.store = [self.xp.asarray(y0, copy=True)] + [None] * (len(self.t) - 1)
         self.saved = np.ones(b, dtype=np.int64)
         self.status = np.full(b, int(Status.SUCCESS), dtype=np.int64)
-        self.message = ["reached the last save " + ("step" if self.discrete else "time")] * b
+        self.message = [reached_message(self.discrete)] * b
         self.active = np.ones(b, dtype=bool)
+        self._running = np.arange(b)  # flatnonzero(active), kept in step with it
         self.now = np.full(b, float(self.t[0]))
         self.nxt = np.ones(b, dtype=np.int64)  # each member's next save index
         self.steps = np.zeros(b, dtype=np.int64)
         self.window_start = self.now.copy()
         self.evals = np.zeros(b, dtype=np.int64)
         self.nfev = 0
+        self.state = None  # the stepper's state rows (e.g. its first-same-as-last stage)
         self.span = float(self.t[-1] - self.t[0])
         self.bar = tqdm(total=self.span, desc=desc, disable=True if quiet else None,
                         unit="step" if self.discrete else "t", leave=False)
         self.progress = float(self.t[0])
 
-    # -- helpers for steppers -----------------------------------------------------------------
+    # -- helpers ---------------------------------------------------------------------------------
     def index(self, members: np.ndarray):
         if self.numpy:  # numpy indexes with numpy arrays as they are
             return members
@@ -119,19 +116,18 @@ class Run:
         self.evals[members] += 1
         return self.field(y, self.index(members))
 
-    def rows(self, members: np.ndarray):
-        """The current states of ``members`` (the state itself, not a copy, when every member
-        runs: steppers read it and return new arrays)."""
-        if members.size == self.y.shape[0]:
-            return self.y
-        return self.y[self.index(members)]
+    def rows(self, x, members: np.ndarray):
+        """The rows of ``members`` of a per-member array (the array itself, not a copy, when
+        every member runs: steppers read it and return new arrays)."""
+        if x is None or members.size == x.shape[0]:
+            return x
+        return x[self.index(members)]
 
-    def finite_rows(self, *arrays) -> np.ndarray:
-        ok = None
-        for a in arrays:
-            row = self.xp.all(self.xp.isfinite(a), axis=1)
-            ok = row if ok is None else ok & row
-        return host(ok)
+    def running(self) -> np.ndarray:
+        """The members still running, in order."""
+        if self._running is None:
+            self._running = np.flatnonzero(self.active)
+        return self._running
 
     def when(self, time: float) -> str:
         return f"step {int(time)}" if self.discrete else f"t = {time:.6g}"
@@ -139,14 +135,17 @@ class Run:
     def stop(self, members, status: Status, message: str) -> None:
         for m in np.atleast_1d(members):
             self.active[m] = False
+            self._running = None
             self.status[m] = int(status)
             self.message[m] = message
 
     # -- what the loop does with a step ---------------------------------------------------------
-    def accept(self, members: np.ndarray, y_new, t_new: np.ndarray, dense=None) -> None:
+    def accept(self, members: np.ndarray, y_new, t_new: np.ndarray, dense=None,
+               target: np.ndarray | None = None) -> None:
         """Take the new rows of ``members`` at times ``t_new``: check, store, save, limit.
 
-        ``y_new`` must be a new array (the loop may keep it as its state)."""
+        ``y_new`` must be a new array (the loop may keep it as its state); ``target``: each
+        member's next save time, when known."""
         if members.size == 0:
             return
         # one pass: a non-finite squared norm flags both NaN/inf rows and rows too large
@@ -154,7 +153,7 @@ class Run:
         max_norm = self.opts.limits.max_norm
         keep = norms <= max_norm  # False for NaN
         if not keep.all():
-            finite = self.finite_rows(y_new)
+            finite = finite_rows(y_new)
             for j in np.flatnonzero(~keep):
                 when = self.when(t_new[j])
                 self.stop(members[j], Status.DIVERGED, non_finite_message(when)
@@ -163,6 +162,7 @@ class Run:
             if sel.size == 0:
                 return
             y_new, members, t_new = y_new[self.index(sel)], members[sel], t_new[sel]
+            target = None if target is None else target[sel]
         rows = y_new
         if members.size == self.y.shape[0]:  # every member, in order: keep the new array
             self.y = rows
@@ -170,7 +170,9 @@ class Run:
             self.y[self.index(members)] = rows
         self.now[members] = t_new
         if dense is None:
-            landed = np.flatnonzero(t_new == self.t[self.nxt[members]])
+            if target is None:
+                target = self.t[self.nxt[members]]
+            landed = np.flatnonzero(t_new == target)
             for j in landed:
                 self._save(members[j], rows[self.index(np.array([j]))])
         else:
@@ -191,6 +193,7 @@ class Run:
         self.nxt[m] += 1
         if self.nxt[m] == len(self.t):
             self.active[m] = False
+            self._running = None
 
     def _limits(self, members: np.ndarray) -> None:
         """Stall, ``max_steps`` and evaluation-budget checks for ODE members."""
@@ -206,7 +209,7 @@ class Run:
                     continue
                 self.window_start[m] = self.now[m]
             if self.steps[m] >= lim.max_steps:
-                self.stop(m, Status.FAILED, f"stopped after max_steps = {lim.max_steps} at {when}")
+                self.stop(m, Status.FAILED, max_steps_message(lim.max_steps, when))
                 continue
             done = (self.now[m] - self.t[0]) / self.span
             predicted = self.evals[m] / done if done > 0 else np.inf
@@ -216,17 +219,13 @@ class Run:
                 self.stop(m, Status.FAILED, self._budget_message(m, predicted))
 
     def _budget_message(self, m: int, predicted: float) -> str:
-        fixes = "method='discrete' or a smaller lr"
-        if self.opts.solver not in IMPLICIT_SOLVERS:
-            fixes = ("method='discrete', a smaller lr, or an implicit solver (solver='Radau' "
-                     "or 'LSODA', numpy backend)")
-        return (f"evaluation budget: stopped at {self.when(self.now[m])} after "
-                f"{self.evals[m]} field evaluations (max_evals = {self.opts.limits.max_evals}); "
-                f"at this pace the run needs about {predicted:.3g}: the dynamics are stiff for "
-                f"an explicit solver here; use {fixes}")
+        return budget_message(self.when(self.now[m]), int(self.evals[m]),
+                              self.opts.limits.max_evals, predicted,
+                              self.opts.solver in IMPLICIT_SOLVERS)
 
     def _advance(self) -> None:
-        now = float(self.now[self.active].min()) if self.active.any() else float(self.t[-1])
+        act = self.running()
+        now = float(self.now[act].min()) if act.size else float(self.t[-1])
         if now > self.progress:
             self.bar.update(now - self.progress)
             self.progress = now
@@ -243,22 +242,72 @@ class Run:
         return Result(self.t, self.store, self.saved, self.status, self.message, self.nfev)
 
 
-def integrate(stepper, run: Run) -> Result:
-    """Drive ``stepper`` until every member has reached the last save time or stopped."""
+def start(stepper, controller, run: Run) -> None:
+    """Initialize the stepper's state and the controller; a member whose initial state or
+    first velocity is not finite stops as diverged at ``t[0]``."""
+    members = np.arange(run.y.shape[0])
+
+    def call(y):
+        return run.call(y, members)
+
+    run.state = stepper.init(call, run.y)
+    bad = ~finite_rows(run.y) if run.state is None else ~finite_rows(run.y, run.state)
+    run.stop(members[bad], Status.DIVERGED, non_finite_message(run.when(run.t[0])))
+    controller.init(call, run.t, run.y, run.state, np.flatnonzero(run.active))
+
+
+def advance(stepper, controller, run: Run) -> None:
+    """One step of every running member: propose, step, judge, then hand the accepted rows to
+    :meth:`Run.accept` (which checks, stores and saves them)."""
+    act = run.running()
+    now, target = run.now[act], run.t[run.nxt[act]]
+    h = controller.propose(act, now, target)
+    y = run.rows(run.y, act)
+
+    def call(z):
+        return run.call(z, act)
+
+    out = stepper.step(call, y, h, run.rows(run.state, act))
+    if out.failed:
+        run.stop(act, Status.FAILED, integrator_failed_message(run.when(out.t[0]), out.failed))
+        return
+    accept = controller.adapt(act, h, y, out.y, out.error)  # True: every step is taken
+    if out.finite is not None and not out.finite.all():
+        for m, tm in zip(act[~out.finite], now[~out.finite]):
+            run.stop(m, Status.DIVERGED, non_finite_message(run.when(tm)))
+        accept = accept & out.finite
+    every = accept is True or bool(np.all(accept))
+    sel = slice(None) if every else np.flatnonzero(accept)
+    acc = act[sel]
+    if out.state is not None and acc.size:
+        if every and act.size == run.y.shape[0]:
+            run.state = out.state
+        else:
+            run.state[run.index(acc)] = out.state if every else take(out.state, sel)
+    if out.t is not None:
+        t_new = out.t[sel]
+    else:  # a step of exactly the time left lands on the save time
+        hs, ts, ns = h[sel], target[sel], now[sel]
+        t_new = np.where(hs == ts - ns, ts, ns + hs)
+    run.accept(acc, out.y if every else take(out.y, sel), t_new, out.dense,
+               None if out.t is not None else target[sel])
+
+
+def integrate(stepper, controller, run: Run) -> Result:
+    """Drive ``stepper`` with ``controller`` until every member has reached the last save
+    time or stopped."""
     try:
         try:
-            stepper.start(run)
-            while run.active.any():
-                act = np.flatnonzero(run.active)
-                members, y_new, t_new, dense = stepper.step(run, act)
-                run.accept(members, y_new, t_new, dense)
+            start(stepper, controller, run)
+            while run.running().size:
+                advance(stepper, controller, run)
         except Diverged as exc:
             act = np.flatnonzero(run.active)
-            run.stop(act, Status.DIVERGED, f"diverged: {exc}")
+            run.stop(act, Status.DIVERGED, non_finite_message(run.when(exc.t)))
         except ArithmeticError as exc:
             act = np.flatnonzero(run.active)
             when = run.when(float(run.now[act].min())) if act.size else ""
-            run.stop(act, Status.FAILED, f"vector field failed near {when}: {exc}")
+            run.stop(act, Status.FAILED, field_failed_message(when, exc))
     except KeyboardInterrupt:
         if _RERAISE[0]:
             run.bar.close()

@@ -41,6 +41,44 @@ def stall_message(advance: float, t: float, hint: str = "") -> str:
             + (f" ({hint})" if hint else ""))
 
 
+def reached_message(discrete: bool) -> str:
+    """A member that reached the last save time (``SUCCESS``)."""
+    return "reached the last save " + ("step" if discrete else "time")
+
+
+def max_steps_message(max_steps: int, when: str) -> str:
+    """A member stopped by ``Limits.max_steps`` (``FAILED``)."""
+    return f"stopped after max_steps = {max_steps} at {when}"
+
+
+def budget_message(when: str, evals: int, max_evals: int, predicted: float,
+                   implicit: bool) -> str:
+    """A member stopped by the evaluation budget (``FAILED``); ``implicit``: the solver is
+    already an implicit one, so it is not suggested again."""
+    fixes = "method='discrete' or a smaller lr"
+    if not implicit:
+        fixes = ("method='discrete', a smaller lr, or an implicit solver (solver='Radau' "
+                 "or 'LSODA', numpy backend)")
+    return (f"evaluation budget: stopped at {when} after {evals} field evaluations "
+            f"(max_evals = {max_evals}); at this pace the run needs about {predicted:.3g}: the "
+            f"dynamics are stiff for an explicit solver here; use {fixes}")
+
+
+def field_failed_message(when: str, exc: BaseException) -> str:
+    """A vector field that raised ``ArithmeticError`` (``FAILED``)."""
+    return f"vector field failed near {when}: {exc}"
+
+
+def integrator_failed_message(when: str, why: str) -> str:
+    """An external integrator (scipy's) that reported failure (``FAILED``)."""
+    return f"integrator failed at {when}: {why}"
+
+
+def not_started_message() -> str:
+    """A member of an ensemble that Ctrl-C stopped before its group started (``INTERRUPTED``)."""
+    return "interrupted before this member started; its initial state is kept"
+
+
 def interrupted_message(when: str) -> str:
     """A run stopped by Ctrl-C (``INTERRUPTED``)."""
     return f"interrupted at {when}; the results saved up to there are kept"
