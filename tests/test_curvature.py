@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from dlnsim import Network, Task, curvature, rules
 from tests.reference import (
-    dense_gn,
+    dense_gauss_newton,
     dense_jacobian,
     dense_power,
     dln_cases,
@@ -99,7 +99,7 @@ def test_gradient_matches_finite_differences_of_loss(whitened):
 def test_gauss_newton_equals_dense_reference(case):
     weights, _, cov = case
     net = Network(weights)
-    want = dense_gn(weights, cov)
+    want = dense_gauss_newton(weights, cov)
     got = curvature.gauss_newton(net, cov)
     assert np.allclose(got, want, rtol=1e-10, atol=1e-12 * np.abs(want).max())
 
@@ -114,7 +114,7 @@ def test_map_kernel_matvec_equals_dense_and_shares_spectrum_with_gn(case):
     assert np.allclose(k.matvec(x).ravel(), k.dense() @ x.ravel(), rtol=1e-10,
                        atol=1e-12 * np.abs(k.dense()).max())
     ek = np.sort(np.linalg.eigvalsh(k.dense()))[::-1]
-    eh = np.sort(np.linalg.eigvalsh(dense_gn(weights, cov)))[::-1]
+    eh = np.sort(np.linalg.eigvalsh(dense_gauss_newton(weights, cov)))[::-1]
     top, n = eh[0], min(ek.size, eh.size)
     assert np.allclose(ek[:n], eh[:n], atol=1e-10 * top)
     # whichever is larger (K is (n_d n_0)^2, H is P^2) has only null eigenvalues beyond
@@ -129,7 +129,7 @@ def test_full_ngd_direction_equals_dense(case, q, damping_rel, gradient_form):
     """The gradient through its map-space cotangent, or any vector through the projection."""
     weights, target, cov = case
     net = Network(weights)
-    h = dense_gn(weights, cov)
+    h = dense_gauss_newton(weights, cov)
     damping = damping_rel * np.linalg.eigvalsh(h).max()
     if damping == 0:  # an arbitrary vector also goes through K^+ (~eps cond^{1.5})
         assume(_well_separated(h, curvature.DEFAULT_RCOND, 1e-5 if gradient_form else 1e-4))
@@ -150,7 +150,7 @@ def test_full_ngd_direction_equals_dense(case, q, damping_rel, gradient_form):
 def test_block_ngd_direction_equals_dense_diagonal_blocks(case, q, damping_rel):
     weights, _, cov = case
     net = Network(weights)
-    h = dense_gn(weights, cov)
+    h = dense_gauss_newton(weights, cov)
     rng = np.random.default_rng(8)
     u = [rng.standard_normal(w.shape) for w in weights]
     want, k = [], 0
@@ -187,7 +187,7 @@ def test_gn_norms_equal_dense_quadratic_forms(case):
     weights, _, cov = case
     net = Network(weights)
     theta = flat(weights)
-    h = dense_gn(weights, cov)
+    h = dense_gauss_newton(weights, cov)
     want_full = theta @ h @ theta
     want_kfac, k = 0.0, 0
     for w in weights:
@@ -243,7 +243,7 @@ def test_balanced_direction_equals_dense_reference(case, q, damping_rel):
     net, target = case
     assert curvature.is_balanced(net)
     cov = np.eye(net.widths[0])
-    h = dense_gn(list(net.weights), cov)
+    h = dense_gauss_newton(list(net.weights), cov)
     damping = damping_rel * np.linalg.eigvalsh(h).max()
     if damping == 0:
         assume(_well_separated(h, curvature.DEFAULT_RCOND))
@@ -318,7 +318,7 @@ def test_depth2_direction_equals_dense_map_space_and_dense_reference(case, q, da
     widths (bottlenecks), S != I, near-saddle scales, q, damping, and the projection form."""
     weights, target, cov = case
     net = Network(weights)
-    h = dense_gn(weights, cov)
+    h = dense_gauss_newton(weights, cov)
     damping = damping_rel * np.linalg.eigvalsh(h).max()
     if damping == 0:
         assume(_well_separated(h, curvature.DEFAULT_RCOND, 1e-5 if gradient_form else 1e-4))
@@ -349,7 +349,7 @@ def test_depth2_path_applies_the_pseudo_inverse_on_a_rank_one_bottleneck():
     for q in (1.0, 2.0):
         got = flat(curvature.ngd_direction(net, u, cov, q=q, path="depth2",
                                            cotangent=(net.map - target) @ sqrtm_spd(cov)))
-        want = dense_power(dense_gn(weights, cov), flat(u), q)
+        want = dense_power(dense_gauss_newton(weights, cov), flat(u), q)
         assert np.linalg.norm(got - want) <= 1e-10 * np.linalg.norm(want)
 
 
