@@ -132,14 +132,21 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
 
 
 def _finite(x):
-    """JSON has no infinity or NaN: such numbers are written as null."""
+    """JSON has no infinity or NaN: such numbers are written as null; numpy scalars and arrays
+    become numbers and lists, keys become strings, anything else JSON lacks its ``str``."""
+    if isinstance(x, np.generic):
+        x = x.item()
+    elif isinstance(x, np.ndarray):
+        x = x.tolist()
     if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
+        return {str(k): _finite(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [_finite(v) for v in x]
-    return x
+    if x is None or isinstance(x, (str, int, float, bool)):
+        return x
+    return str(x)
 
 
 def write_json(doc, path: str | os.PathLike) -> None:

@@ -163,3 +163,107 @@ def test_a_check_must_return_an_outcome(tmp_path):
 
     r = Claim("x.float", "s", "s", 1.0, lambda: 0.5).run()
     assert not r.passed and "must return dlnsim.verify.Outcome, got float" in r.details
+
+
+HOSTILE = '''
+import sys
+
+import numpy as np
+from dlnsim.verify import Outcome, claim
+
+
+@claim("hostile.numpy_details", "s", "details hold numpy values", 1.0)
+def numpy_details():
+    return Outcome(np.float64(0.0), {"steps": np.int64(3), "errors": np.array([1e-3, 2e-3]),
+                                     "ok": np.bool_(True)})
+
+
+@claim("hostile.negative", "s", "a signed error below zero", 1.0)
+def negative():
+    return Outcome(-1.0, "signed")
+
+
+@claim("hostile.nan", "s", "a NaN error", 1.0)
+def nan():
+    return Outcome(float("nan"), "measured nothing")
+
+
+@claim("hostile.exits", "s", "calls sys.exit(0)", 1.0)
+def exits():
+    sys.exit(0)
+
+
+@claim("hostile.text_error", "s", "a string error", 1.0)
+def text_error():
+    return Outcome("abc")
+
+
+@claim("hostile.array_error", "s", "an array error", 1.0)
+def array_error():
+    return Outcome(np.array([0.1, 0.2]))
+
+
+@claim("hostile.array_holds", "s", "an array holds", 1.0)
+def array_holds():
+    return Outcome(0.0, "", np.array([True, False]))
+
+
+@claim("hostile.fine", "s", "an honest claim after the others", 1.0)
+def fine():
+    return Outcome(0.5, "fine")
+'''
+
+
+def test_hostile_checks_fail_alone_and_the_json_is_still_written(tmp_path, capsys):
+    """numpy details are written as numbers and lists; a negative, NaN, string or array error,
+    an array ``holds`` and a check that calls ``sys.exit(0)`` each fail that claim only, with a
+    reason; the honest claim after them passes and ``--json`` holds all eight."""
+    path = _write(tmp_path, "hostile.py", HOSTILE)
+    out_json = tmp_path / "r.json"
+    rc, out, err = _run(["verify", "--claims", str(path), "--no-builtin", "--quiet",
+                         "--workers", "1", "--json", str(out_json)], capsys)
+    assert rc == 1, err
+    rows = {r["id"]: r for r in json.loads(out_json.read_text())}
+    assert len(rows) == 8
+    assert rows["hostile.numpy_details"]["passed"]
+    assert rows["hostile.numpy_details"]["details"] == {"steps": 3, "errors": [1e-3, 2e-3],
+                                                        "ok": True}
+    assert rows["hostile.fine"]["passed"]
+    reasons = {
+        "hostile.negative": "Outcome.error must be >= 0",
+        "hostile.nan": "the measured error is NaN; measured nothing",
+        "hostile.exits": "check raised SystemExit: 0",
+        "hostile.text_error": "Outcome.error must be a real number, got str",
+        "hostile.array_error": "Outcome.error must be a real number, got ndarray",
+        "hostile.array_holds": "Outcome.holds must be True or False, got ndarray",
+    }
+    for cid, why in reasons.items():
+        assert not rows[cid]["passed"], cid
+        assert why in str(rows[cid]["details"]), (cid, rows[cid]["details"])
+        assert f"FAIL {cid}: " in out and why in out
+
+
+def test_sys_exit_while_loading_a_claims_file_is_one_line(tmp_path, capsys):
+    path = _write(tmp_path, "exits.py", "import sys\n\nsys.exit(0)\n")
+    rc, out, err = _run(["verify", "--claims", str(path), "--quiet"], capsys)
+    assert rc == 2 and out == "" and err.count("\n") == 1
+    assert f"{path}:3: SystemExit: 0" in err
+
+
+def test_two_checks_with_one_id_in_one_file_are_refused(tmp_path, capsys):
+    path = _write(tmp_path, "twice.py", """
+        from dlnsim.verify import Outcome, claim
+
+
+        @claim("twice.same", "s", "first", 1.0)
+        def check():
+            return Outcome(0.0)
+
+
+        @claim("twice.same", "s", "second", 1.0)
+        def check():
+            return Outcome(2.0)
+    """)
+    rc, _, err = _run(["verify", "--claims", str(path), "--quiet"], capsys)
+    assert rc == 2 and f"claim 'twice.same' at {path}:10 is already registered at {path}:5" \
+        in err

@@ -86,7 +86,9 @@ def load(source: str, label: str = "claims") -> list[Claim]:
             sys.modules[name] = module
             try:
                 spec.loader.exec_module(module)
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 (sys.exit at import, too)
                 del sys.modules[name]
                 unload(record)
                 raise ClaimLoadError(f"{label} {source}: {_one_line(exc, path)}") from None
@@ -101,7 +103,9 @@ def load(source: str, label: str = "claims") -> list[Claim]:
                 if exc.name and source.startswith(exc.name):
                     raise ClaimLoadError(f"{label} {source}: no such file or module") from None
                 raise ClaimLoadError(f"{label} {source}: {_one_line(exc, '')}") from None
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 (sys.exit at import, too)
                 unload(record)
                 file = getattr(sys.modules.get(source), "__file__", "") or ""
                 raise ClaimLoadError(f"{label} {source}: "

@@ -11,6 +11,8 @@ import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from dlnsim._io import write_json as _write_json
 
 
@@ -24,9 +26,11 @@ class Outcome:
     Parameters
     ----------
     error : float
-        The measured error (``inf`` when the check could not measure it).
-    details : str
-        What was measured, for the report.
+        The measured error, ``>= 0`` (``inf`` when the check could not measure it; a NaN or
+        infinite error fails and says so).
+    details : str or dict
+        What was measured, for the report (a dict may hold numpy numbers and arrays; ``--json``
+        writes them as numbers and lists).
     holds : bool
         Whether the claim's other conditions hold.
     """
@@ -109,35 +113,70 @@ class Claim:
         return getattr(self.check, "__module__", "").startswith("dlnsim.verify.")
 
     def run(self) -> CheckResult:
+        """Run the check; whatever it does (raise, exit, return a malformed Outcome), the
+        result is this claim's, and only Ctrl-C escapes."""
         t0 = time.perf_counter()
         try:
             out = self.check()
-            if not isinstance(out, Outcome):
-                raise TypeError(f"a check must return dlnsim.verify.Outcome, got "
-                                f"{type(out).__name__}")
-        except Exception as exc:  # a crashing check is a failed claim, reported, not raised
+            err, holds = _judged(out)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 (a user's check may even sys.exit)
             code = getattr(self.check, "__code__", None)
             at = _raised_at(exc, os.path.abspath(code.co_filename) if code else "")
             return CheckResult(self.id, self.source, self.statement, False, math.inf,
                                self.tolerance, time.perf_counter() - t0,
                                f"check raised {type(exc).__name__}: {exc}"
                                + (f" (at {at})" if at else ""), self.origin)
-        err = float(out.error)
-        passed = bool(out.holds) and math.isfinite(err) and err <= self.tolerance
+        details = out.details
+        if not math.isfinite(err):
+            why = ("the measured error is NaN" if math.isnan(err) else
+                   "the measured error is infinite (the check could not measure it)")
+            details = (f"{why}; {details}" if details else why) if isinstance(details, str) \
+                else {"reason": why, "details": details}
+        passed = holds and math.isfinite(err) and err <= self.tolerance
         return CheckResult(self.id, self.source, self.statement, passed, err, self.tolerance,
-                           time.perf_counter() - t0, out.details, self.origin)
+                           time.perf_counter() - t0, details, self.origin)
+
+
+def _judged(out) -> tuple[float, bool]:
+    """``(error, holds)`` of a check's return value, refusing what is not a valid Outcome."""
+    if not isinstance(out, Outcome):
+        raise TypeError(f"a check must return dlnsim.verify.Outcome, got {type(out).__name__}")
+    e = out.error
+    if isinstance(e, (bool, np.bool_)) or not isinstance(e, (int, float, np.integer,
+                                                              np.floating)):
+        raise TypeError(f"Outcome.error must be a real number, got {type(e).__name__} "
+                        f"{e!r:.60}")
+    err = float(e)
+    if err < 0:
+        raise ValueError(f"Outcome.error must be >= 0 (a distance or a relative error; "
+                         f"compare absolute values), got {err!r}")
+    if not isinstance(out.holds, (bool, np.bool_)):
+        raise TypeError(f"Outcome.holds must be True or False, got {type(out.holds).__name__}")
+    return err, bool(out.holds)
 
 
 REGISTRY: dict[str, Claim] = {}
 _RECORDING: list[list[Claim]] = []  # claims registered while a load() is under way
 
 
+def _same_check(old: Claim, new: Claim) -> bool:
+    """Whether ``new`` is ``old`` defined again (its module or notebook cell run twice): the
+    same function of the same module, at the same place unless typed interactively (a
+    notebook cell edited and run again moves). Two checks of one ID in one file are not."""
+    key = [(getattr(c.check, "__qualname__", None), getattr(c.check, "__module__", None))
+           for c in (old, new)]
+    return key[0] == key[1] and (old.origin == new.origin or key[0][1] == "__main__")
+
+
 def claim(id: str, source: str, statement: str, tolerance: float):
     """Register ``fn() -> Outcome`` as the check of claim ``id``.
 
     ``tolerance`` is the largest ``Outcome.error`` that passes. Registering an ID again from
-    the same function (a module or notebook cell run twice) replaces it; from elsewhere it is
-    an error naming both places.
+    the same function at the same place (a module or notebook cell run twice) replaces it;
+    from elsewhere, or from a second function of the same file, it is an error naming both
+    places.
 
     Parameters
     ----------
@@ -169,9 +208,7 @@ def claim(id: str, source: str, statement: str, tolerance: float):
     def wrap(fn):
         new = Claim(id, source, statement, tol, fn)
         old = REGISTRY.get(id)
-        if old is not None and (getattr(old.check, "__qualname__", None),
-                                getattr(old.check, "__module__", None)) != (
-                getattr(fn, "__qualname__", None), getattr(fn, "__module__", None)):
+        if old is not None and not _same_check(old, new):
             raise ValueError(f"claim {id!r} at {new.origin} is already registered at "
                              f"{old.origin}")
         REGISTRY[id] = new
