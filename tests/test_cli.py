@@ -329,3 +329,23 @@ def test_the_verify_table_truncates_long_sources_to_48_columns(capsys):
     long = [r for r in rows if "..." in r]
     assert long and all(r[start:start + width].rstrip().endswith("...") for r in long)
     assert all(len(r[start:start + width].rstrip()) <= 48 for r in rows[:3])
+
+
+def test_simulate_stops_at_max_seconds_with_exit_1_and_keeps_the_rows(capsys):
+    """A stiff explicit run (lr = 1e6 on DOP853) would take days: --max-seconds 0.5 stops it
+    within a second, prints the rows it reached and says how long the run would need."""
+    import time
+
+    t0 = time.perf_counter()
+    rc, out, _ = _run(["simulate", "--widths", "4,4,4", "--lr", "1e6", "--max-seconds", "0.5",
+                       "--quiet"], capsys)
+    assert rc == 1 and time.perf_counter() - t0 < 5
+    assert "status -1: time limit" in out and "at this pace it needs about" in out
+    assert "max_seconds = 0.5" in out
+
+
+def test_simulate_defaults_to_a_600_second_limit():
+    from dlnsim.cli import build_parser
+
+    a = build_parser().parse_args(["simulate"])
+    assert a.max_seconds == 600.0

@@ -1,6 +1,8 @@
 """The integration package: steppers and the one loop (numpy here; tests/test_backends.py runs
 the batched steppers on torch)."""
 
+import time
+
 import numpy as np
 import pytest
 from scipy.integrate import RK45, solve_ivp
@@ -233,7 +235,8 @@ def test_bad_options_name_the_argument(kwargs, match):
 @pytest.mark.parametrize("kwargs,match", [
     (dict(max_norm=-1), "max_norm"), (dict(max_steps=0), "max_steps"),
     (dict(min_step=float("nan")), "min_step"), (dict(max_evals=1.5), "max_evals"),
-    (dict(max_memory=0), "max_memory"),
+    (dict(max_memory=0), "max_memory"), (dict(max_seconds=-1.0), "max_seconds"),
+    (dict(max_seconds="1"), "max_seconds"),
 ])
 def test_bad_limits_name_the_field(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -251,8 +254,9 @@ def test_scipy_steppers_honour_max_steps_and_min_step():
 
 def test_default_limits_and_the_memory_estimate():
     lim = Limits()
-    assert (lim.max_norm, lim.max_steps, lim.min_step, lim.max_evals, lim.max_memory) == (
-        1e8, 1_000_000, 1e-6, 500_000, 2 * 2**30)
+    assert (lim.max_norm, lim.max_steps, lim.min_step, lim.max_evals, lim.max_memory,
+            lim.max_seconds, lim.threads) == (1e8, 1_000_000, 1e-6, 500_000, 2 * 2**30, None,
+                                              None)
     from dlnsim.solve import memory_estimate
     # float64, stored states and result arrays: 2 x 8 bytes per value
     assert memory_estimate(10, 3, 7, 5) == 16 * 10 * 3 * 12
@@ -350,3 +354,48 @@ def test_equal_steps_land_on_uneven_save_times():
     res = run("rk4", field, np.zeros((1, 1)), t, dt=0.1)
     np.testing.assert_allclose(np.stack(res.y)[:, 0, 0], t, rtol=0, atol=1e-15)
     assert len(calls) == 4 * (3 + 1 + 7 + 1)
+
+
+def _slow(seconds):
+    def field(y, idx):
+        time.sleep(seconds)
+        return -0.01 * y
+    return field
+
+
+@pytest.mark.parametrize("method", ["dopri5", "discrete"])
+def test_a_run_past_max_seconds_stops_and_keeps_its_saves(method):
+    """A field of 1 ms per evaluation over 400 saves would take seconds: with max_seconds =
+    0.5 the run stops with status -1 within about the limit (predicted over twice it, or past
+    it), says so, and keeps every save it reached."""
+    t = np.arange(0, 4001, 10) if method == "discrete" else np.linspace(0.0, 4000.0, 401)
+    t0 = time.perf_counter()
+    res = run(method, _slow(0.001), np.ones((2, 1)), t, limits=Limits(max_seconds=0.5))
+    took = time.perf_counter() - t0
+    assert list(res.status) == [Status.FAILED] * 2
+    assert all("time limit" in m and "max_seconds = 0.5" in m for m in res.message)
+    assert took < 2.0  # a 0.5 s limit, plus start-up and the stopping step
+    assert 1 < res.saved[0] < len(t)
+    k = res.saved[0]
+    np.testing.assert_allclose(res.y[k - 1][:, 0], 0.99 ** t[k - 1] if method == "discrete"
+                               else np.exp(-0.01 * t[k - 1]), rtol=1e-6)
+
+
+def test_a_run_predicted_past_twice_max_seconds_stops_early_and_says_its_pace():
+    """After a tenth of the limit the pace predicts ~10x the limit: it stops well before the
+    limit itself and names the predicted time."""
+    t0 = time.perf_counter()
+    res = run("discrete", _slow(0.005), np.ones((1, 1)), np.arange(0, 2001, 100),
+              limits=Limits(max_seconds=1.0))
+    assert res.status[0] == Status.FAILED and "at this pace it needs about" in res.message[0]
+    assert time.perf_counter() - t0 < 0.8
+
+
+def test_the_budget_blames_a_dense_save_grid_not_stiffness():
+    """dy/dt = -y saved at 20000 times: dopri5 lands on each (six evaluations a step), so the
+    budget stops it; the message says the save times made the steps short."""
+    res = run("dopri5", _linear(RATES[:1]), Y0[:1], np.linspace(0.0, 1.0, 20001),
+              limits=Limits(max_evals=20_000))
+    assert res.status[0] == Status.FAILED
+    assert "the save times make the steps short" in res.message[0]
+    assert "stiff" not in res.message[0]

@@ -47,6 +47,9 @@ def add(sub, common) -> None:
     s.add_argument("--device", default=None, help="torch device: cpu (default) or cuda")
     s.add_argument("--max-memory", type=number("a number of GiB > 0", 0.0, strict=True),
                    default=2.0, help="refuse runs whose results exceed this (GiB, default 2)")
+    s.add_argument("--max-seconds", type=number("a number of seconds > 0", 0.0, strict=True),
+                   default=600.0, help="stop a run that takes longer than this, or that is "
+                   "predicted to take more than twice it, keeping what it saved (default 600)")
     s.add_argument("--out", default=None, type=path, help="save the trajectory as .npz")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(run=run)
@@ -60,7 +63,7 @@ def run(a) -> int:
     from dlnsim.task import Task
 
     w = a.widths
-    limits = Limits(max_memory=a.max_memory * 2**30)
+    limits = Limits(max_memory=a.max_memory * 2**30, max_seconds=a.max_seconds)
     params = sum(w[i] * w[i + 1] for i in range(len(w) - 1))
     advice = "use smaller --widths or fewer --points, or raise --max-memory"
     check_memory(memory_estimate(1, 1, params), limits, "--widths", advice)

@@ -22,6 +22,8 @@ times each reached.
 
 from __future__ import annotations
 
+import math
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -43,6 +45,7 @@ from dlnsim.solve.status import (
     non_finite_message,
     reached_message,
     stall_message,
+    time_limit_message,
     too_large_message,
 )
 
@@ -103,6 +106,7 @@ class Run:
         self.bar = tqdm(total=self.span, desc=desc, disable=True if quiet else None,
                         unit="step" if self.discrete else "t", leave=False)
         self.progress = float(self.t[0])
+        self.started = time.monotonic()
 
     # -- helpers ---------------------------------------------------------------------------------
     def index(self, members: np.ndarray):
@@ -221,7 +225,27 @@ class Run:
     def _budget_message(self, m: int, predicted: float) -> str:
         return budget_message(self.when(self.now[m]), int(self.evals[m]),
                               self.opts.limits.max_evals, predicted,
-                              self.opts.solver in IMPLICIT_SOLVERS)
+                              self.opts.solver in IMPLICIT_SOLVERS,
+                              int(self.nxt[m] - 1), int(self.steps[m]))
+
+    def clock(self) -> None:
+        """``Limits.max_seconds``: stop every running member past it, or predicted (after a
+        tenth of it, from the progress in time) to need more than twice it."""
+        limit = self.opts.limits.max_seconds
+        if limit is None:
+            return
+        elapsed = time.monotonic() - self.started
+        if elapsed < limit / 10:
+            return
+        act = self.running()
+        if not act.size:
+            return
+        now = float(self.now[act].min())
+        done = (now - float(self.t[0])) / self.span
+        predicted = elapsed / done if done > 0 else math.inf
+        if elapsed > limit or predicted > 2 * limit:
+            self.stop(act, Status.FAILED, time_limit_message(
+                self.when(now), elapsed, limit, None if elapsed > limit else predicted))
 
     def _advance(self) -> None:
         act = self.running()
@@ -301,6 +325,7 @@ def integrate(stepper, controller, run: Run) -> Result:
             start(stepper, controller, run)
             while run.running().size:
                 advance(stepper, controller, run)
+                run.clock()
         except Diverged as exc:
             act = np.flatnonzero(run.active)
             run.stop(act, Status.DIVERGED, non_finite_message(run.when(exc.t)))

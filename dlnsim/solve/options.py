@@ -37,6 +37,11 @@ class Limits:
     max_memory
         Largest number of bytes the saved results may hold (default 2 GiB); a run that would
         need more is refused before anything is computed, naming the estimate.
+    max_seconds
+        Wall-clock seconds a run may take (None, the default: no limit; ``dlnsim simulate``
+        sets 600). A run past it, or one that after a tenth of it is predicted (from its
+        progress in time so far) to need more than twice it, stops with status -1, keeping
+        what it saved, and says how long it would take.
     threads
         BLAS/OpenMP (and torch CPU) threads for this run; None (default) takes
         :func:`dlnsim.set_threads`'s count, else :mod:`dlnsim.threads`' rule (one thread
@@ -48,6 +53,7 @@ class Limits:
     min_step: float = 1e-6
     max_evals: int = 500_000
     max_memory: float = 2.0 * 2**30
+    max_seconds: float | None = None
     threads: int | None = None
 
     def __post_init__(self):
@@ -56,6 +62,8 @@ class Limits:
         V.positive(self.min_step, "min_step")
         V.positive_int(self.max_evals, "max_evals")
         V.positive(self.max_memory, "max_memory")
+        if self.max_seconds is not None:
+            V.positive(self.max_seconds, "max_seconds")
         if self.threads is not None:
             V.positive_int(self.threads, "threads")
 

@@ -52,16 +52,33 @@ def max_steps_message(max_steps: int, when: str) -> str:
 
 
 def budget_message(when: str, evals: int, max_evals: int, predicted: float,
-                   implicit: bool) -> str:
+                   implicit: bool, saves: int = 0, steps: int = 0) -> str:
     """A member stopped by the evaluation budget (``FAILED``); ``implicit``: the solver is
-    already an implicit one, so it is not suggested again."""
+    already an implicit one, so it is not suggested again. ``saves`` of the ``steps`` taken
+    ended on a save time: when that is most of them, the save grid, not stiffness, made the
+    steps short, and the message says so."""
+    head = (f"evaluation budget: stopped at {when} after {evals} field evaluations "
+            f"(max_evals = {max_evals}); at this pace the run needs about {predicted:.3g}")
+    if steps and saves >= steps / 2:
+        return (f"{head}: the save times make the steps short ({saves} of its {steps} steps "
+                f"ended on one), not the dynamics; save fewer points, use a scipy solver "
+                f"(which interpolates them), or raise Limits(max_evals=...)")
     fixes = "method='discrete' or a smaller lr"
     if not implicit:
         fixes = ("method='discrete', a smaller lr, or an implicit solver (solver='Radau' "
                  "or 'LSODA', numpy backend)")
-    return (f"evaluation budget: stopped at {when} after {evals} field evaluations "
-            f"(max_evals = {max_evals}); at this pace the run needs about {predicted:.3g}: the "
-            f"dynamics are stiff for an explicit solver here; use {fixes}")
+    return f"{head}: the dynamics are stiff for an explicit solver here; use {fixes}"
+
+
+def time_limit_message(when: str, seconds: float, max_seconds: float,
+                       predicted: float | None = None) -> str:
+    """A run stopped by ``Limits.max_seconds`` (``FAILED``): past it, or ``predicted`` to
+    need more than twice it."""
+    pace = "" if predicted is None else f"; at this pace it needs about {predicted:.3g} s"
+    return (f"time limit: stopped at {when} after {seconds:.3g} s (max_seconds = "
+            f"{max_seconds:.3g}){pace}; stiff dynamics run faster with a smaller lr, "
+            f"method='discrete' or an implicit solver (solver='Radau'), a near-singular "
+            f"preconditioner with damping; or raise Limits(max_seconds=...) (--max-seconds)")
 
 
 def field_failed_message(when: str, exc: BaseException) -> str:
