@@ -29,6 +29,21 @@ def _tolerances(rtol, atol) -> tuple[float, float]:
     return rtol, atol
 
 
+def _require_finite(x, what: str, t=None) -> None:
+    """A non-finite measured or reference value is a failure that says which and where (an
+    infinite value would otherwise make the allowed error infinite)."""
+    x = np.asarray(x, dtype=float)
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return
+    where = ""
+    if t is not None and x.ndim >= 1 and len(t) == x.shape[0]:
+        k = int(np.argmax(bad.reshape(x.shape[0], -1).any(axis=1)))
+        where = f", first at t = {float(t[k]):.6g}"
+    raise AssertionError(f"{what} is not finite: {int(bad.sum())} of {x.size} values are NaN "
+                         f"or infinite{where}")
+
+
 def _complete(traj, allow_incomplete: bool, name: str = "traj") -> None:
     if not isinstance(traj, (Trajectory, ModeTrajectory)):
         raise TypeError(f"{name} must be a dlnsim Trajectory or ModeTrajectory, got "
@@ -92,6 +107,8 @@ def assert_conserved(traj, quantity: str | Callable = "imbalance", rtol: float =
         raise TypeError(f"quantity must be 'imbalance' or a function of a state, got "
                         f"{quantity!r}")
     values = [np.asarray(fn(s), dtype=float) for s in _states(traj)]
+    for k, q in enumerate(values):
+        _require_finite(q, f"{name} at t = {float(traj.t[k]):.6g}")
     q0 = values[0]
     scale = float(np.max(np.abs(q0))) if q0.size else 0.0
     drift, where = 0.0, 0
@@ -151,6 +168,10 @@ def assert_trajectories_close(a, b, rtol: float = 1e-8, atol: float = 0.0,
     if [x.shape for x in layers_a] != [x.shape for x in layers_b]:
         raise AssertionError(f"the runs have different shapes: {[x.shape for x in layers_a]} "
                              f"against {[x.shape for x in layers_b]}")
+    for i, (x, y) in enumerate(zip(layers_a, layers_b)):
+        what = "the strengths" if isinstance(a, ModeTrajectory) else f"layer {i + 1}"
+        _require_finite(x, f"{what} of a", a.t)
+        _require_finite(y, f"{what} of b (the reference)", b.t)
     scale = max(float(np.max(np.abs(x))) for x in layers_b)
     worst, at = 0.0, (0, 0)
     for i, (x, y) in enumerate(zip(layers_a, layers_b)):
@@ -213,8 +234,9 @@ def assert_matches_closed_form(traj, formula, rtol: float = 1e-8, atol: float = 
     except ValueError:
         raise ValueError(f"formula gives shape {want.shape}, which does not broadcast against "
                          f"the run's {got.shape}") from None
+    _require_finite(got, "the run", traj.t)
+    _require_finite(want, "the closed form", traj.t)
     dev = np.abs(got - want).reshape(len(traj.t), -1).max(axis=1)
-    dev = np.where(np.isfinite(dev), dev, np.inf)
     k = int(np.argmax(dev))
     scale = float(np.max(np.abs(want)))
     allowed = atol + rtol * scale
@@ -276,6 +298,8 @@ def assert_velocity_matches_dense(net: Network, task: Task, rule: Rule, rtol: fl
     rtol, atol = _tolerances(rtol, atol)
     fast = np.concatenate([np.ravel(v) for v in rule.velocity(net, task)])
     slow = np.concatenate([np.ravel(v) for v in dense_velocity(net, task, rule)])
+    _require_finite(fast, f"{rule.name}'s velocity")
+    _require_finite(slow, f"the dense reference velocity of {rule.name}")
     err, scale = float(np.linalg.norm(fast - slow)), float(np.linalg.norm(slow))
     allowed = atol + rtol * scale
     if not err <= allowed:
