@@ -19,7 +19,15 @@ from dlnsim.network import Network, unflatten
 from dlnsim.rules import Rule, Stack
 from dlnsim.rules.core import check_pair
 from dlnsim.rules.field import stall_hint
-from dlnsim.solve import Limits, Options, Status, check_memory, memory_estimate, solve
+from dlnsim.solve import (
+    Limits,
+    Options,
+    Status,
+    check_memory,
+    check_resolvable,
+    memory_estimate,
+    solve,
+)
 from dlnsim.solve.status import not_started_message
 from dlnsim.task import Task
 from dlnsim.trajectory import Ensemble, Trajectory
@@ -124,6 +132,40 @@ def simulate_ensemble(nets: Sequence[Network], task: Task | Sequence[Task],
         Bad input, before any work: members of different widths, a rule that needs discrete
         time under ``method="ode"``, memory above ``limits.max_memory``, ...
     """
+    nets, tasks, rules_, lrs, be, opts, groups = prepare(
+        nets, task, rule, t, lr, method, solver, rtol=rtol, atol=atol, dt=dt, limits=limits,
+        backend=backend, device=device)
+    b, widths, limits = len(nets), nets[0].widths, opts.limits
+    size = max(r.decomposition_size(widths) for r in rules_)
+    with threads.limit(size, limits.threads):
+        out, saved, status, message, nfev = _solve_groups(nets, groups, lrs, be, opts, quiet)
+    weights = unflatten(out, widths)  # (B, T, n_{i+1}, n_i) per layer
+    maps = weights[0]
+    for w in weights[1:]:
+        maps = w @ maps
+    loss = np.array([[tasks[i].loss(maps[i, k]) for k in range(len(opts.t))] for i in range(b)])
+    return Ensemble(
+        t=np.asarray(opts.t, dtype=float), weights=weights, map=maps, loss=loss, saved=saved,
+        status=status, message=tuple(message), tasks=tuple(tasks),
+        rule=tuple(r.name for r in rules_), lr=np.array(lrs), method=opts.label,
+        backend=str(be), nfev=nfev,
+    )
+
+
+def prepare(nets, task, rule, t, lr=1.0, method: str = "ode", solver: str | None = None, *,
+            rtol: float = 1e-10, atol: float = 1e-12, dt: float | None = None,
+            limits: Limits | None = None, backend: str = "numpy", device: str | None = None):
+    """Every check :func:`simulate_ensemble` makes before any work, on the same arguments;
+    returns ``(nets, tasks, rules, lrs, backend, options, groups)`` ready to integrate.
+
+    A sweep's spec is checked by preparing a few of its members (without running them), so
+    that what would fail in every chunk fails before the first one starts.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`simulate_ensemble`.
+    """
     if isinstance(nets, Network) or isinstance(nets, (str, bytes)) \
             or not isinstance(nets, Sequence):
         raise TypeError("nets must be a sequence of dlnsim.Network")
@@ -157,21 +199,9 @@ def simulate_ensemble(nets: Sequence[Network], task: Task | Sequence[Task],
         if not np.isfinite(loss0):
             raise ValueError(f"{name}: the loss of the initial map overflows float64 "
                              "(weights or target too large)")
+        check_resolvable([np.abs(w).max() for w in n.weights], opts, f"{name}: layer")
     groups = _groups(nets, tasks, rules_, be, opts)  # every group checked before any work
-    size = max(r.decomposition_size(widths) for r in rules_)
-    with threads.limit(size, limits.threads):
-        out, saved, status, message, nfev = _solve_groups(nets, groups, lrs, be, opts, quiet)
-    weights = unflatten(out, widths)  # (B, T, n_{i+1}, n_i) per layer
-    maps = weights[0]
-    for w in weights[1:]:
-        maps = w @ maps
-    loss = np.array([[tasks[i].loss(maps[i, k]) for k in range(len(opts.t))] for i in range(b)])
-    return Ensemble(
-        t=np.asarray(opts.t, dtype=float), weights=weights, map=maps, loss=loss, saved=saved,
-        status=status, message=tuple(message), tasks=tuple(tasks),
-        rule=tuple(r.name for r in rules_), lr=np.array(lrs), method=opts.label,
-        backend=str(be), nfev=nfev,
-    )
+    return nets, tasks, rules_, lrs, be, opts, groups
 
 
 def _groups(nets, tasks, rules_, be, opts) -> list:

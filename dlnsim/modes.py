@@ -27,7 +27,7 @@ from dlnsim import rules as R
 from dlnsim.curvature import batched
 from dlnsim.curvature.spectral import DEFAULT_RCOND, inverse_power
 from dlnsim.rules.presets import DEFAULT_Q
-from dlnsim.solve import Limits, Options, solve
+from dlnsim.solve import Limits, Options, check_resolvable, solve
 from dlnsim.solve.status import Status
 from dlnsim.trajectory import ModeTrajectory
 
@@ -171,6 +171,7 @@ def simulate(sigma0, target, t, q: float = DEFAULT_Q, block_diagonal: bool = Fal
     be = backends.get(backend, device)
     opts = Options.checked(method, solver, t, rtol, atol, dt, limits,
                            batched=be.name != "numpy")
+    check_resolvable(np.abs(s0).max(axis=1), opts, "sigma0's mode")
     shape = s0.shape
     stack = R.ModeStack((be.asarray(s0[None]),), be.asarray(s_star[None]))
     rule.check(stack, discrete=opts.method == "discrete")

@@ -485,3 +485,18 @@ def test_a_string_where_a_task_belongs_is_a_type_error():
     net, _ = _case((3, 4, 3))
     with pytest.raises(TypeError, match="task must be a Task or a sequence of them"):
         dlnsim.simulate_ensemble([net, net], "ab", rules.gd(), [0.0, 1.0])
+
+
+def test_a_network_whose_gauss_newton_matrix_underflows_is_refused_up_front():
+    """Depth 20 at strengths 1e-12: the curvature (1e-450) is not representable, so q-NGD
+    would stay at the start with status 0; refused with a ValueError naming the scale."""
+    net = Network.aligned(np.diag([1.0, 0.5]), np.full((2, 20), 1e-12), widths=(2,) * 21)
+    task = Task(np.diag([1.0, 0.5]))
+    with pytest.raises(ValueError, match="Gauss-Newton matrix of this network underflows "
+                                         "float64 .* at most 1e-4"):
+        simulate(net, task, rules.ngd(1), [0.0, 1.0], quiet=True, atol=1e-300)
+    with pytest.raises(ValueError, match="net: layer 0 is only .*e-1[23] in size, below "
+                                         "atol = 1e-10"):
+        simulate(net, task, rules.gd(), [0.0, 1.0], quiet=True, atol=1e-10)
+    small = Network.aligned(np.diag([1.0, 0.5]), np.full((2, 20), 0.3), widths=(2,) * 21)
+    assert simulate(small, task, rules.ngd(2), [0.0, 0.1], quiet=True).success

@@ -1,6 +1,7 @@
 """Singular-mode dynamics: the paper's equations, their conserved quantities, eq 17."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -227,3 +228,41 @@ def test_documented_defaults_of_the_mode_functions():
     b = modes.simulate(sigma0, [1.0], [0.0, 1.0], q=2.0)
     np.testing.assert_array_equal(a.sigma, b.sigma)
     assert modes.mode_rule().name == "ngd(q=2)" == rules.preset().name
+
+
+@pytest.mark.parametrize("block", [False, True])
+def test_sqrt_ngd_moves_at_unit_speed_from_strengths_whose_jacobian_squared_underflows(block):
+    """Depth 20 at strengths 1e-12: ||j||^2 ~ 1e-456 underflows, but the q = 2 velocity
+    ``r j / ||j||`` (full) or ``r d^{-1/2} sign(j_i)`` (blocks) is r / sqrt(20) in every layer
+    (all j_i equal): computed scaled, not 0 (which left the run at 1e-240 with status 0)."""
+    sigma = np.full((1, 20), 1e-12)
+    v = modes.velocity(sigma, [1.0], q=2, block_diagonal=block)
+    np.testing.assert_allclose(v, np.full((1, 20), 1.0 / np.sqrt(20)), rtol=1e-14)
+    run = modes.simulate(sigma, [1.0], np.linspace(0, 10, 3), q=2, block_diagonal=block)
+    assert run.status == 0 and abs(run.map[-1, 0] - 1.0) < 1e-3
+
+
+def test_ngd_from_a_tiny_but_representable_start_learns_like_the_map_ode():
+    """Depth 2, q = 1.5, strengths 1e-100 (map 1e-200): the field is steep at t = 0, and a
+    trial step overshoots into overflow; rejecting such trials (not stopping as diverged)
+    lets the run follow the map ODE of eq 17 from the same start."""
+    t = np.linspace(0, 10, 6)
+    with pytest.raises(ValueError, match=r"sigma0's mode 0 is only 1e-100 in size, below "
+                                         r"atol = 1e-12.*atol=1e-102"):
+        modes.simulate([[1e-100, 1e-100]], [1.0], t, q=1.5)  # the solver cannot see it
+    run = modes.simulate([[1e-100, 1e-100]], [1.0], t, q=1.5, atol=1e-110)
+    assert run.status == 0, run.message
+    ref = modes.simulate_map([1e-200], [1.0], t, d=2, q=1.5, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(run.map[:, 0], ref.map[:, 0], rtol=1e-5, atol=1e-12)
+
+
+@pytest.mark.parametrize("sigma0, q, what", [
+    ([[1e-12] * 20], 1.0, "singular-mode velocity .* is beyond what float64"),
+    ([[1e-100] * 5], 1.0, "Jacobian j_i = prod_.* underflows float64"),
+])
+def test_unrepresentable_tiny_starts_stop_with_status_minus_1_and_say_why(sigma0, q, what):
+    """Where the velocity (1e226) or the Jacobian (1e-400) is beyond float64, the run stops at
+    t = 0 with status -1 and says so, instead of status 0 with nothing learned."""
+    run = modes.simulate(sigma0, [1.0], np.linspace(0, 10, 11), q=q, atol=1e-300)
+    assert run.status == -1 and re.search(what, run.message), run.message
+    assert "simulate_map" in run.message

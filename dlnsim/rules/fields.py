@@ -20,7 +20,7 @@ from dlnsim import _validate as V
 from dlnsim.curvature import batched, paths
 from dlnsim.curvature.dense import dense_power
 from dlnsim.curvature.paths import DENSE_MAX
-from dlnsim.curvature.spectral import DEFAULT_RCOND, check_spectral, inverse_power
+from dlnsim.curvature.spectral import DEFAULT_RCOND, check_spectral
 from dlnsim.rules.core import Rule, Stage, Transform
 from dlnsim.rules.stack import Direction
 
@@ -62,6 +62,8 @@ class NGD(Transform):
     def check(self, s) -> None:
         if not s.is_modes:
             paths.check_path(self.path, len(s.weights))
+            if not math.isinf(self.q):
+                _check_curvature_scale(s)
         if self.path == "balanced" and not s.is_modes:
             if not s.is_whitened:
                 raise ValueError("path='balanced' needs whitened inputs (S = I) and the plain "
@@ -105,23 +107,117 @@ class NGD(Transform):
     def _modes(self, d: Direction, s) -> Direction:
         """Singular-mode form (Huh 2020, eqs 12, 20, 21). Per mode the Gauss-Newton matrix is
         ``j j^T`` (full) or ``diag(j_i^2)`` (blocks), applied exactly (cutoff 0: a mode with a
-        zero Jacobian gets zero velocity, whatever the other modes)."""
+        zero Jacobian gets zero velocity, whatever the other modes).
+
+        Scaled by ``m = max_i |j_i|`` so that ``||j||^2`` never underflows where the velocity
+        ``j ||j||^{-2/q}`` is representable (depth 20 at strengths 1e-12: ``||j||^2 ~ 1e-456``,
+        the velocity ~ 1e228); where it is not, the field raises ``ArithmeticError`` (the run
+        stops with status -1 and says so) instead of returning a zero velocity."""
         xp, j, u = s.xp, s.jacobian, d.params[0]
         q, eps = self.q, self.damping
         if self.block_diagonal:
-            scale = j.shape[-1] ** (-1.0 / q) * inverse_power(j * j, q, eps, rcond=0.0)
-            return Direction((u * scale,))
-        nj2 = xp.sum(j * j, axis=-1)
-        power = inverse_power(nj2, q, eps, rcond=0.0)[..., None]
-        if d.cotangent is not None:  # u = y j exactly (the range of J^T): scale it
-            return Direction((u * power,))
-        # split u into its part along j (the range of J^T in this mode) and the rest (null)
-        c = xp.sum(u * j, axis=-1) / xp.where(nj2 > 0, nj2, xp.ones_like(nj2))
-        along = c[..., None] * j
-        out = along * power
-        if eps > 0:
+            aj = xp.abs(j)
+            # d^{-1/q} |j_i| (j_i^2 + eps)^{-1/q}, scaled like the full form below
+            scale = j.shape[-1] ** (-1.0 / q) * _scaled_power(xp, aj, xp.ones_like(aj), q, eps)
+            if d.cotangent is not None:  # u = y j exactly: scale y sign(j) instead of u
+                out = d.cotangent[..., None] * xp.sign(j) * scale
+            else:  # u (j_i^2 + eps)^{-1/q} d^{-1/q}; at j_i = 0 the damped (or cut) limit
+                null = (j.shape[-1] * eps) ** (-1.0 / q) if eps > 0 else 0.0
+                with np.errstate(over="ignore"):
+                    out = u * xp.where(j != 0, scale / xp.where(j != 0, aj, xp.ones_like(aj)),
+                                       null)
+            return Direction((_representable(xp, out, s),))
+        m = xp.max(xp.abs(j), axis=-1)
+        safe = xp.where(m > 0, m, xp.ones_like(m))
+        jh = j / safe[..., None]                      # max |jh| = 1 per mode (or all 0)
+        nh2 = xp.sum(jh * jh, axis=-1)                # in [1, d] (or 0)
+        g = _scaled_power(xp, m, nh2, q, eps)         # m (m^2 nh2 + eps)^{-1/q}
+        if d.cotangent is not None:  # u = y j exactly (the range of J^T): y jh g
+            c = d.cotangent
+        else:  # the part of u along j, c jh with c = (u . j) / (m ||j||^2)
+            c = xp.sum(u * jh, axis=-1) / (safe * xp.where(nh2 > 0, nh2, xp.ones_like(nh2)))
+        out = (c * g)[..., None] * jh
+        if eps > 0 and d.cotangent is None:  # the null part of u, damped
+            along = (c * safe)[..., None] * jh
             out = out + eps ** (-1.0 / q) * (u - along)
-        return Direction((out,))
+        return Direction((_representable(xp, out, s),))
+
+
+SMALLEST_CURVATURE = 1e-290  # below, Gauss-Newton eigenvalues are subnormal or 0 in float64
+
+
+def _check_curvature_scale(s) -> None:
+    """Refuse a network whose Gauss-Newton matrix float64 cannot hold: every layer non-zero
+    but ``max_i prod_{k != i} ||w_k||_F^2`` (an upper bound of its largest eigenvalue, with
+    ``||S||``) below :data:`SMALLEST_CURVATURE`, so that its eigenvalues underflow and the
+    preconditioned velocity would silently be 0 (depth 21 at scale 1e-12)."""
+    logs = []
+    for w in s.weights:
+        a = np.asarray(_host(w), dtype=float)
+        top = np.abs(a).reshape(a.shape[0], -1).max(axis=1)
+        safe = np.where(top > 0, top, 1.0)
+        fro = top * np.sqrt(((a / safe[:, None, None]) ** 2).sum(axis=(1, 2)))
+        with np.errstate(divide="ignore"):
+            logs.append(np.log10(fro))
+    logs = np.stack(logs, axis=1)                       # (members, depth)
+    if logs.shape[1] < 2:
+        return
+    cov = 0.0  # log10 of an upper bound of ||S||_2: n max |S_ij|
+    if getattr(s, "input_cov", None) is not None:
+        c = np.asarray(_host(s.input_cov), dtype=float)
+        cov = math.log10(max(float(np.abs(c).max()) * c.shape[-1], 1e-300))
+    jac = 2 * (logs.sum(axis=1, keepdims=True) - logs).max(axis=1) + cov
+    nonzero = np.all(np.isfinite(logs), axis=1)
+    low = nonzero & (jac < math.log10(SMALLEST_CURVATURE))
+    if low.any():
+        b = int(np.argmax(low))
+        raise ValueError(
+            f"the Gauss-Newton matrix of this network underflows float64 (its largest "
+            f"eigenvalue is at most 1e{jac[b]:.0f}"
+            + (f", member {b}" if logs.shape[0] > 1 else "")
+            + f"): the products of {logs.shape[1]} layers at these scales are not "
+            f"representable, so q-NGD would not move; start from larger weights, or follow "
+            f"the singular modes' map instead (dlnsim.modes.simulate_map)")
+
+
+def _host(x):
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else x
+
+
+MAX_SPEED = 1e150  # a solver's error norm squares the velocity: above ~1e154 that overflows
+
+
+def _scaled_power(xp, m, n2, q: float, eps: float):
+    """``m (m^2 n2 + eps)^{-1/q}`` for ``m >= 0`` without forming ``m^2`` (which underflows
+    for ``m < 1e-154``): ``m^{1-2/q} (n2 + eps / m^2)^{-1/q}``, and 0 where ``m = 0``."""
+    if math.isinf(q):
+        return m
+    pos = m > 0
+    safe = xp.where(pos, m, xp.ones_like(m))
+    with np.errstate(over="ignore", divide="ignore"):
+        rest = n2 + eps / (safe * safe) if eps > 0 else n2
+        val = safe ** (1.0 - 2.0 / q) * xp.where(rest > 0, rest, xp.ones_like(rest)) ** (-1.0 / q)
+    return xp.where(pos & (rest > 0), val, xp.zeros_like(val))
+
+
+def _representable(xp, out, s):
+    """Refuse a singular-mode velocity that float64 cannot represent, or a Jacobian that
+    underflowed to 0 while no strength is 0, naming the scale (the run then stops with status
+    -1 and this message)."""
+    top = float(xp.max(xp.abs(out))) if math.prod(out.shape) else 0.0
+    if not top <= MAX_SPEED:  # NaN too
+        raise ArithmeticError(
+            f"the singular-mode velocity ({top:.3g}) is beyond what float64 and an ODE "
+            f"solver's error norm can hold (|v| <= {MAX_SPEED:g}) at these strengths: the "
+            f"Jacobian j_i is too small for ||j||^{{-2/q}}; start from larger strengths, raise "
+            f"q, or follow the map instead (modes.simulate_map)")
+    zero = xp.all(s.jacobian == 0, axis=-1)  # a mode at a saddle (or underflowed)
+    if bool(xp.any(zero)) and bool(xp.any(zero & xp.all(s.weights[0] != 0, axis=-1))):
+        raise ArithmeticError(
+            "the singular-mode Jacobian j_i = prod_{k != i} sigma_k underflows float64 at "
+            "these strengths, so no mode could move; start from larger strengths or follow "
+            "the map instead (modes.simulate_map)")
+    return out
 
 
 def ngd(q: float, damping: float = 0.0, rcond: float = DEFAULT_RCOND,

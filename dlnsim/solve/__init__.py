@@ -30,6 +30,7 @@ from dlnsim.solve.options import (
     Limits,
     Options,
     check_memory,
+    check_resolvable,
     memory_estimate,
     step_grid,
 )
@@ -61,5 +62,5 @@ def solve(field, y0, opts: Options, quiet: bool = False, desc: str = "simulate",
 
 
 __all__ = ["BATCHED_SOLVERS", "SCIPY_SOLVERS", "Limits", "Options", "Result", "Run", "Status",
-           "Step", "check_memory", "integrate", "memory_estimate", "reraise_interrupts", "solve",
-           "step_grid", "stepper_for"]
+           "Step", "check_memory", "check_resolvable", "integrate", "memory_estimate",
+           "reraise_interrupts", "solve", "step_grid", "stepper_for"]

@@ -40,8 +40,9 @@ class Step(NamedTuple):
     y
         Candidate states ``(b, P)`` (a new array: the loop may keep it).
     finite
-        Per row, False where an intermediate stage was NaN or infinite (numpy bool); None when
-        a non-finite stage always shows in ``y`` (which the loop checks anyway).
+        Per row, False where a trial stage was NaN or infinite (numpy bool): the step is
+        rejected and retried shorter, and a member whose tries keep failing stops. None when
+        a non-finite stage always shows in ``y`` (which the loop checks as the new state).
     error
         Local error estimate ``(b, P)`` for an adaptive controller; None for fixed steps.
     state
@@ -54,6 +55,8 @@ class Step(NamedTuple):
         times).
     failed
         The solver's own failure message (scipy's), empty when it did not fail.
+    failure
+        The ``ArithmeticError`` a trial stage raised (every row is then flagged not finite).
     """
 
     y: Any
@@ -63,6 +66,7 @@ class Step(NamedTuple):
     t: np.ndarray | None = None
     dense: Callable[[float], Any] | None = None
     failed: str = ""
+    failure: BaseException | None = None
 
 
 class Diverged(Exception):

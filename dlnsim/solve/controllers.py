@@ -74,7 +74,8 @@ class ErrorControl:
         xp = array_namespace(y1)
         scale = self.atol + self.rtol * xp.maximum(xp.abs(y0), xp.abs(y1))
         en = host(rms(error / scale))
-        accept = en < 1.0  # False for NaN
+        en = np.where(np.isfinite(en), en, np.inf)  # a non-finite trial: shrink the most
+        accept = en < 1.0
         with np.errstate(divide="ignore", invalid="ignore"):
             grow = np.where(en == 0, MAX_FACTOR,
                             np.minimum(MAX_FACTOR, SAFETY * en ** self.exponent))
@@ -135,4 +136,4 @@ class OwnSteps(UnitSteps):
     """For a stepper that chooses its own steps and reports the time reached."""
 
     def propose(self, members, now, target) -> np.ndarray:
-        return np.full(members.size, math.nan)
+        return np.zeros(members.size)  # unused; 0 marks a failed try as final

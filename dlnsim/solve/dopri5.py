@@ -39,16 +39,22 @@ class Dopri5:
         return call(y0)
 
     def step(self, call, y, h: np.ndarray, f) -> Step:
+        """One step; a stage that is not finite, or a field that raises ``ArithmeticError``
+        at a stage (a trial point, not the state), flags its rows (all rows for a raise) so
+        that the controller rejects them and the loop retries with a shorter step."""
         hd = column(h, y)
         ks = [f]
         bad = np.zeros(y.shape[0], dtype=bool)
-        for s in range(1, 6):
-            ys = y + hd * _combine(A[s], ks)
-            bad |= ~finite_rows(ys)
-            ks.append(call(zero_rows(ys, bad)))
-        y_new = y + hd * _combine(B, ks)
-        bad |= ~finite_rows(y_new)
-        f_new = call(zero_rows(y_new, bad))
+        try:
+            for s in range(1, 6):
+                ys = y + hd * _combine(A[s], ks)
+                bad |= ~finite_rows(ys)
+                ks.append(call(zero_rows(ys, bad)))
+            y_new = y + hd * _combine(B, ks)
+            bad |= ~finite_rows(y_new)
+            f_new = call(zero_rows(y_new, bad))
+        except ArithmeticError as exc:
+            return Step(y, np.zeros(y.shape[0], dtype=bool), failure=exc)
         ks.append(f_new)
         bad |= ~finite_rows(*ks)
         return Step(y_new, ~bad, error=hd * _combine(E, ks), state=f_new)

@@ -50,6 +50,7 @@ from dlnsim.solve.status import (
 )
 
 BUDGET_CHECK = 1000  # steps between predictions of a member's total evaluations
+SHORTEST, TINIEST = 1e-14, 1e-300  # a step below SHORTEST |t| (or TINIEST) does not move t
 _RERAISE = [0]  # > 0 inside reraise_interrupts()
 
 
@@ -295,10 +296,19 @@ def advance(stepper, controller, run: Run) -> None:
     if out.failed:
         run.stop(act, Status.FAILED, integrator_failed_message(run.when(out.t[0]), out.failed))
         return
-    accept = controller.adapt(act, h, y, out.y, out.error)  # True: every step is taken
-    if out.finite is not None and not out.finite.all():
-        for m, tm in zip(act[~out.finite], now[~out.finite]):
-            run.stop(m, Status.DIVERGED, non_finite_message(run.when(tm)))
+    if out.failure is not None:  # a trial stage raised: an infinite error, retried shorter
+        accept = controller.adapt(act, h, y, y, run.xp.full_like(y, math.inf))
+    else:
+        accept = controller.adapt(act, h, y, out.y, out.error)  # True: every step is taken
+    if out.finite is not None:
+        bad = ~out.finite
+        # a failed try is retried shorter until the step no longer moves t (or underflows):
+        # then the field fails at the state itself, not at an overshooting trial point
+        for j in np.flatnonzero(bad & ((h <= SHORTEST * np.abs(now)) | (h < TINIEST))):
+            when = run.when(now[j])
+            run.stop(act[j], *((Status.FAILED, field_failed_message(when, out.failure))
+                               if out.failure is not None else
+                               (Status.DIVERGED, non_finite_message(when))))
         accept = accept & out.finite
     every = accept is True or bool(np.all(accept))
     sel = slice(None) if every else np.flatnonzero(accept)

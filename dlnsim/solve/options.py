@@ -127,6 +127,32 @@ def step_grid(t) -> np.ndarray:
     return a.astype(np.int64)
 
 
+def check_resolvable(scales, opts: Options, what: str) -> None:
+    """Refuse an ODE run whose state has a block (a layer, a mode) that is non-zero but entirely
+    below ``atol``: the solver's error control cannot see it, and may round it to 0 (a saddle
+    the exact run never reaches) or leave it untouched, with status 0 either way.
+
+    Parameters
+    ----------
+    scales : array_like
+        The largest absolute entry of each block.
+    opts : Options
+        The run's options (nothing is checked for discrete steps).
+    what : str
+        Names the blocks in the message, e.g. ``"sigma0's mode"``.
+    """
+    if opts.method == "discrete":
+        return
+    s = np.asarray(scales, dtype=float).ravel()
+    tiny = (s > 0) & (s < opts.atol)
+    if tiny.any():
+        low = float(s[tiny].min())
+        raise ValueError(f"{what} {int(np.argmax(tiny))} is only {float(s[tiny][0]):.3g} in "
+                         f"size, below atol = {opts.atol:g}: the solver cannot resolve it (it "
+                         f"may round it to 0, a saddle); pass atol below it, e.g. "
+                         f"atol={low * 1e-2:.0e}")
+
+
 def memory_estimate(points: int, members: int, state_size: int, per_point: int = 0) -> float:
     """Bytes a run's saved results take: ``points x members x (state + derived series)``
     float64 values, twice over (the stored states and the result arrays built from them)."""

@@ -17,7 +17,11 @@ SOLVERS = {"RK23": _si.RK23, "RK45": _si.RK45, "DOP853": _si.DOP853,
 
 
 class Scipy:
-    """A scipy ``OdeSolver`` for a stack of one member; reports an interpolant per step."""
+    """A scipy ``OdeSolver`` for a stack of one member; reports an interpolant per step.
+
+    A trial point where the field is not finite or raises ``ArithmeticError`` gets NaN, which
+    scipy's solvers reject (they retry shorter); only when scipy gives up is the cause
+    reported. At the state itself (the first call) such a field stops the run at once."""
 
     def __init__(self, solver: str, t0: float, t1: float, rtol: float, atol: float):
         self.cls, self.span, self.rtol, self.atol = SOLVERS[solver], (t0, t1), rtol, atol
@@ -27,12 +31,29 @@ class Scipy:
             raise ValueError("scipy solvers integrate one member on numpy arrays; use "
                              "solver='dopri5' for ensembles and the torch backend")
 
+        self.cause = None  # why the last trial point failed: an exception, or "non-finite"
+        self.started = False  # scipy's first call is at the state itself
+
         def fun(t, y):
+            first, self.started = not self.started, True
             if not np.all(np.isfinite(y)):
-                raise Diverged(t)
-            v = call(y[None])[0]
+                if first:
+                    raise Diverged(t)
+                if self.cause is None:  # keep an exception that led here
+                    self.cause = "non-finite"
+                return np.full_like(y, np.nan)
+            try:
+                v = call(y[None])[0]
+            except ArithmeticError as exc:
+                if first:  # the state itself: a failure, not an overshooting trial
+                    raise
+                self.cause = exc
+                return np.full_like(y, np.nan)  # scipy rejects the step and tries shorter
             if not np.all(np.isfinite(v)):
-                raise Diverged(t)
+                if first:
+                    raise Diverged(t)
+                if self.cause is None:
+                    self.cause = "non-finite"
             return v
 
         # a copy: scipy keeps y0 as the first step's y_old, which its dense output reads after
@@ -45,14 +66,24 @@ class Scipy:
         integ = self.integ
         msg = integ.step()
         if integ.status == "failed":
-            return Step(y, t=np.array([float(integ.t)]),
-                        failed=str(msg))
+            t = np.array([float(integ.t)])
+            if self.cause == "non-finite":  # shorter steps could not avoid it
+                return Step(y, np.zeros(1, dtype=bool), t=t)
+            if self.cause is not None:
+                return Step(y, np.zeros(1, dtype=bool), t=t, failure=self.cause)
+            return Step(y, t=t, failed=str(msg))
+        self.cause = None
         cache = {}
 
         def dense(tk: float) -> np.ndarray:
             if "f" not in cache:
-                cache["f"] = integ.dense_output()
-            return cache["f"](tk)[None]
+                cache["f"] = integ.dense_output()  # DOP853 evaluates the field here too
+            row = cache["f"](tk)[None]
+            if isinstance(self.cause, ArithmeticError):
+                raise self.cause
+            if self.cause is not None or not np.all(np.isfinite(row)):
+                raise Diverged(tk)
+            return row
 
         return Step(integ.y[None].copy(), np.ones(1, dtype=bool),
                     t=np.array([float(integ.t)]), dense=dense)

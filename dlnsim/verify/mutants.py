@@ -79,10 +79,18 @@ def _block_factors_without_s():
                        lambda f: lambda parts, cov=None: f(parts, None))
 
 
+@contextmanager
 def _power_off():
+    # both places a fractional power is taken: the spectral one and the singular modes'
+    # scaled one (rules.fields._scaled_power)
     from dlnsim.curvature import spectral
-    return _everywhere(spectral.inverse_power, lambda f: lambda evals, q, *a, **k: f(
-        evals, q if math.isinf(q) else q + 0.1, *a, **k))
+    from dlnsim.rules import fields
+
+    with _everywhere(spectral.inverse_power, lambda f: lambda evals, q, *a, **k: f(
+            evals, q if math.isinf(q) else q + 0.1, *a, **k)), \
+            _everywhere(fields._scaled_power, lambda f: lambda xp, m, n2, q, eps: f(
+                xp, m, n2, q if math.isinf(q) else q + 0.1, eps)):
+        yield
 
 
 def _rule_faster():
