@@ -71,6 +71,33 @@ def test_bad_specs_name_the_key(doc, match):
         sweep.read(doc)
 
 
+@pytest.mark.parametrize("change,match", [
+    ({"time": {"dt": 0.1}}, r"dt applies to solver='rk4' only"),
+    ({"grid": {"scale": [0.1, 1e200]}},
+     r"\(the member with .*scale = 1e\+200, seed = 0\): .*overflows"),
+    ({"task": {"kind": "target", "singular_values": [1e200, 1.0]}},
+     r"loss of the initial map overflows"),
+    ({"init": {"kind": "aligned", "strength": 1e-240}, "task": {"kind": "target",
+                                                               "singular_values": [1.0]}},
+     r"below atol = 1e-10"),
+    ({"grid": {"seeds": 10**9}}, r"grid.seeds = 1000000000 is above the 10000000 members"),
+    ({"grid": {"seeds": 10**6, "depth": [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}},
+     r"the grid holds 22000000 members \(2 x 1 x 1 x 1 x 1 x 1 x 11"),
+])
+def test_specs_that_would_fail_in_every_chunk_fail_before_any_work(change, match):
+    """A spec whose members cannot run is refused by its validation (exit 2 before any
+    chunk), naming the member's grid values; a huge grid is counted, never enumerated."""
+    doc = {k: dict(v) for k, v in SMALL.items()}
+    for table, values in change.items():
+        doc[table] = {**doc.get(table, {}), **values}
+        if table == "task":
+            doc["task"] = values
+    t0 = time.perf_counter()
+    with pytest.raises(sweep.SpecError, match=match):
+        sweep.read(doc)
+    assert time.perf_counter() - t0 < 5
+
+
 def test_bad_toml_and_missing_files_are_spec_errors(tmp_path):
     with pytest.raises(sweep.SpecError, match="not valid TOML"):
         sweep.read("[grid\nq = 1")

@@ -47,6 +47,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 # grid axes in the order of the result's dims (seed last, then time)
+MAX_MEMBERS = 10**7  # a sweep larger than this is refused before anything is enumerated
 AXES = ("q", "block_diagonal", "damping", "weight_decay", "l2", "clip", "depth", "width",
         "scale", "lr", "seed")
 DEFAULTS = {"q": (R.DEFAULT_Q,), "block_diagonal": (False,), "damping": (0.0,),
@@ -345,8 +346,16 @@ def _check(doc: dict, text: str) -> Spec:
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
             raise SpecError(f"grid.seeds must be a count >= 1 or a list of seeds, got {seeds}")
+        if seeds > MAX_MEMBERS:  # counted, never enumerated
+            raise SpecError(f"grid.seeds = {seeds} is above the {MAX_MEMBERS} members a sweep "
+                            f"may hold")
         seeds = list(range(seeds))
     grid["seed"] = _values(seeds, "seeds", V.seed)
+    members = math.prod(len(v) for v in grid.values())
+    if members > MAX_MEMBERS:
+        sizes = " x ".join(str(len(v)) for v in grid.values())
+        raise SpecError(f"the grid holds {members} members ({sizes}), above the "
+                        f"{MAX_MEMBERS} a sweep may hold")
     init = doc.get("init", {})
     kind = init.get("kind", "random")
     if kind not in ("random", "aligned"):
@@ -378,7 +387,42 @@ def _check(doc: dict, text: str) -> Spec:
         raise SpecError("time.solver = 'rk4' needs time.dt")
     spec = Spec(name, task, grid, init, time, text)
     spec.make_task()  # a task that cannot be built fails here, naming its argument
+    _preflight(spec)
     return spec
+
+
+def _corners(spec: Spec) -> list[int]:
+    """Members at the grid's extremes: the first point, and each axis's last value with the
+    others at their first (one per axis, not 2^axes)."""
+    shape = spec.shape
+    picks = {0}
+    for k, n in enumerate(shape):
+        if n > 1:
+            idx = [0] * len(shape)
+            idx[k] = n - 1
+            picks.add(int(np.ravel_multi_index(idx, shape)))
+    return sorted(picks)
+
+
+def _preflight(spec: Spec) -> None:
+    """Check the grid's extreme members as a chunk would run them, without running them: what
+    would fail in every chunk (a dt with dopri5, strengths below atol, a curvature that
+    underflows, an overflowing loss) fails here, naming the member's grid values."""
+    from dlnsim.integrate import prepare
+
+    task = spec.make_task()
+    tm = spec.time
+    for m in _corners(spec):
+        point = spec.point(m)
+        values = ", ".join(f"{a} = {point[a]}" for a in AXES if len(spec.grid[a]) > 1)
+        try:
+            net = spec.make_network(point, task)
+            prepare([net], task, spec.make_rule(point), spec.times, point["lr"],
+                    tm["method"], None if tm["method"] == "discrete" else tm["solver"],
+                    rtol=tm["rtol"], atol=tm["atol"], dt=tm["dt"])
+        except (TypeError, ValueError) as exc:
+            where = f" (the member with {values})" if values else ""
+            raise SpecError(f"the sweep cannot run{where}: {exc}") from None
 
 
 def _num(x, name: str) -> float:
