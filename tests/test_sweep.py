@@ -213,7 +213,8 @@ def test_a_failed_chunk_is_reported_the_others_finish_and_resume_completes_it(tm
     out = tmp_path / "s"
     ds = sweep.run(SMALL, out, executor=FailingExecutor(fail={1}))
     st = sweep.status(out)
-    assert st == {"chunks": 4, "members": 8, "done": 3, "failed": 1, "missing": 0}
+    assert st == {"chunks": 4, "members": 8, "done": 3, "failed": 1, "corrupt": 0,
+                  "missing": 0}
     members = sweep.read(SMALL).chunks()[1]
     status = ds.status.values.ravel()
     assert set(status[list(members)]) == {sweep.NOT_RUN}
@@ -230,12 +231,88 @@ def test_ctrl_c_keeps_finished_chunks_and_resume_equals_an_uninterrupted_run(tmp
     with pytest.raises(sweep.SweepInterrupted, match="2 of 4 chunks"):
         sweep.run(SMALL, out, executor=FailingExecutor(interrupt_at=2))
     assert sweep.status(out) == {"chunks": 4, "members": 8, "done": 2, "failed": 0,
-                                 "missing": 2}
+                                 "corrupt": 0, "missing": 2}
     assert not (out / "sweep.nc").exists()
     partial = sweep.load(out)  # assembled from the chunks written so far
     assert int((partial.status.values == sweep.NOT_RUN).sum()) == 4
     resumed = sweep.run(SMALL, out, executor=InlineExecutor(), resume=True)
     _identical(resumed, sweep.run(SMALL, tmp_path / "ref", executor=InlineExecutor()))
+
+
+class RecordingExecutor(InlineExecutor):
+    """Runs chunks in this process and records which were submitted."""
+
+    def __init__(self):
+        self.submitted = []
+
+    def submit(self, fn, *args, **kwargs):
+        self.submitted.append(args[1])
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_resume_after_ctrl_c_submits_only_the_chunks_not_done(tmp_path):
+    """Ctrl-C as chunk 2 is submitted: chunks 0 and 1 are done; the resume submits exactly
+    chunks 2 and 3 (a resume that re-ran every chunk would give the same Dataset, so the final
+    data alone cannot tell)."""
+    out = tmp_path / "s"
+    with pytest.raises(sweep.SweepInterrupted):
+        sweep.run(SMALL, out, executor=FailingExecutor(interrupt_at=2))
+    rec = RecordingExecutor()
+    sweep.run(SMALL, out, executor=rec, resume=True)
+    assert rec.submitted == [2, 3]
+
+
+def _damage(path, how):
+    """Rewrite a chunk file damaged in one of the ways a disk, a copy or a person does."""
+    with np.load(path, allow_pickle=False) as z:
+        r = {k: z[k] for k in z.files}
+    if how == "truncated":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+        return
+    if how == "random bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(2000))
+        return
+    if how == "shifted members":
+        r["member"] = r["member"] + 1
+    elif how == "missing key":
+        del r["half_loss_time"]
+    elif how == "extra key":
+        r["extra"] = np.zeros(2)
+    elif how == "wrong shape":
+        r["loss"] = r["loss"][:, :-1]
+    elif how == "NaN in a finished member":
+        r["loss"][0, 3] = np.nan
+    elif how == "status 7":
+        r["status"][0] = 7
+    elif how == "object array":
+        r["message"] = r["message"].astype(object)
+        with open(path, "wb") as fh:
+            np.savez(fh, **r, allow_pickle=True)
+        return
+    with open(path, "wb") as fh:
+        np.savez(fh, **r)
+
+
+@pytest.mark.parametrize("how", ["truncated", "random bytes", "shifted members", "missing key",
+                                 "extra key", "wrong shape", "NaN in a finished member",
+                                 "status 7", "object array"])
+def test_a_damaged_chunk_file_is_reported_never_merged_and_resume_reruns_it(tmp_path, how,
+                                                                           capsys):
+    out = tmp_path / "s"
+    ref = sweep.run(SMALL, out, executor=InlineExecutor())
+    _damage(out / "chunks" / "00001.npz", how)
+    assert sweep.status(out)["corrupt"] == 1 and sweep.status(out)["done"] == 3
+    with pytest.raises(ValueError, match=r"chunk file .*00001\.npz is corrupt"):
+        sweep.store.dataset(str(out))
+    rc = main(["sweep", "status", str(out)])
+    assert rc == 1 and "1 corrupt" in capsys.readouterr().out
+    rec = RecordingExecutor()
+    again = sweep.run(SMALL, out, executor=rec, resume=True)
+    assert rec.submitted == [1]
+    assert "00001.npz is corrupt" in capsys.readouterr().err
+    assert (out / "chunks" / "00001.npz.corrupt").exists()
+    _identical(again, ref)
 
 
 def test_an_existing_folder_needs_resume_and_the_same_spec(tmp_path):
@@ -312,7 +389,7 @@ def test_the_readme_spec_runs_from_the_command_line_then_status_and_plot(tmp_pat
     text = capsys.readouterr().out
     assert f"{spec.size} members" in text and "0 failed" in text
     assert main(["sweep", "status", str(out)]) == 0
-    assert f"{len(spec.chunks())} done, 0 failed, 0 missing" in capsys.readouterr().out
+    assert f"{len(spec.chunks())} done, 0 failed, 0 corrupt, 0 missing" in capsys.readouterr().out
     ds = xr.open_dataset(out / "sweep.nc")
     assert int((ds.status != 0).sum()) == 0 and ds.sizes["seed"] >= 2
     ds.close()

@@ -82,7 +82,8 @@ def _status(a) -> int:
 
     st = sweep.status(a.folder)
     print(f"{a.folder}: {st['members']} members in {st['chunks']} chunks: {st['done']} done, "
-          f"{st['failed']} failed, {st['missing']} missing")
+          f"{st['failed']} failed, {st['corrupt']} corrupt, {st['missing']} missing"
+          + (" (--resume re-runs the corrupt ones)" if st["corrupt"] else ""))
     return EXIT_OK if st["done"] == st["chunks"] else EXIT_FAILED
 
 

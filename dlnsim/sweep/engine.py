@@ -12,6 +12,7 @@ Ctrl-C cancels what has not finished and keeps every chunk written so far.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
@@ -101,7 +102,10 @@ def prepare(spec, out: str, resume: bool) -> tuple[Spec, list[int]]:
         raise ValueError(f"out {out!r} is not empty and holds no sweep; use an empty or new "
                          "folder")
     store.write_meta(out, spec, len(chunks))
-    done = store.done_chunks(out)
+    done, corrupt = store.chunk_states(out, spec)
+    for c, why in corrupt.items():  # a damaged file never counts as done: it runs again
+        aside = store.set_aside(out, c)
+        print(f"dlnsim: {why}; moved to {aside}; chunk {c} runs again", file=sys.stderr)
     return spec, [c for c in range(len(chunks)) if c not in done]
 
 

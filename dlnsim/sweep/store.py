@@ -14,6 +14,7 @@ import json
 import math
 import os
 import platform
+import zipfile
 
 import numpy as np
 
@@ -79,20 +80,107 @@ def write_failure(out: str, chunk: int, error: str) -> None:
     write_json({"chunk": chunk, "error": error}, _chunk_path(out, chunk, ".failed.json"))
 
 
-def read_chunk(out: str, chunk: int) -> dict:
+CHUNK_KEYS = frozenset(("member", "status", "message", "seconds", "mode_strength")
+                       + SERIES + SCALARS)
+STATUSES = (0, 1, -1, 2)
+
+
+def read_chunk(out: str, chunk: int, spec: Spec | None = None) -> dict:
+    """Chunk ``chunk``'s arrays, loaded without pickle and, given the ``spec``, checked like
+    :meth:`dlnsim.Trajectory.load` checks a trajectory (:func:`check_chunk`).
+
+    Raises
+    ------
+    ValueError
+        A file that cannot be read or does not hold chunk ``chunk`` of ``spec``, naming it.
+    """
     path = _chunk_path(out, chunk)
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"chunk file {path} cannot be read: {exc}") from None
+            r = {k: z[k] for k in z.files}
+    except ValueError as exc:
+        why = ("it holds object arrays, which dlnsim never writes (it is not loaded)"
+               if "allow_pickle" in str(exc) else str(exc))
+        raise ValueError(f"chunk file {path} is corrupt: {why}") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"chunk file {path} is corrupt: {exc}") from None
+    if spec is not None:
+        check_chunk(r, spec, chunk, path)
+    return r
+
+
+def check_chunk(r: dict, spec: Spec, chunk: int, path: str) -> None:
+    """Refuse arrays that are not chunk ``chunk`` of ``spec``: other keys, other members,
+    other shapes, a status outside 0, 1, -1, 2, or a member with status 0 whose loss is not
+    finite (a finished member has a value at every save time)."""
+    def bad(why: str):
+        raise ValueError(f"chunk file {path} is corrupt: {why}")
+
+    keys = set(r)
+    if keys != CHUNK_KEYS:
+        missing, extra = sorted(CHUNK_KEYS - keys), sorted(keys - CHUNK_KEYS)
+        bad(("missing " + ", ".join(missing) if missing else "")
+            + ("; " if missing and extra else "") + ("extra " + ", ".join(extra) if extra
+                                                     else ""))
+    members = np.asarray(spec.chunks()[chunk], dtype=np.int64)
+    b, n_t = len(members), len(spec.times)
+    modes = min(spec.make_task().target.shape)
+    if r["member"].shape != (b,) or not np.array_equal(r["member"], members):
+        bad(f"it holds members {r['member'].ravel()[:8].tolist()}, chunk {chunk} is members "
+            f"{members[:8].tolist()}")
+    shapes = {**{k: (b, n_t) for k in SERIES}, "mode_strength": (b, n_t, modes),
+              **{k: (b,) for k in SCALARS}, "status": (b,), "message": (b,), "seconds": ()}
+    for k, shape in shapes.items():
+        if r[k].shape != shape:
+            bad(f"{k} has shape {r[k].shape}, expected {shape}")
+        if k != "message" and r[k].dtype.kind not in "fiu":
+            bad(f"{k} holds {r[k].dtype}, not numbers")
+    if r["message"].dtype.kind != "U":
+        bad(f"message holds {r['message'].dtype}, not text")
+    if not np.all(np.isin(r["status"], STATUSES)):
+        bad(f"status holds {sorted(set(r['status'].tolist()) - set(STATUSES))}, not one of "
+            f"{STATUSES}")
+    finished = r["status"] == 0
+    if not np.all(np.isfinite(r["loss"][finished])):
+        bad("a member with status 0 has a non-finite loss")
+    if not (np.isfinite(r["seconds"]) and r["seconds"] >= 0):
+        bad(f"seconds is {r['seconds']}")
 
 
 def done_chunks(out: str) -> set[int]:
+    """The chunks that have a file (valid or not: :func:`chunk_states` checks them)."""
     folder = os.path.join(out, "chunks")
     if not os.path.isdir(folder):
         return set()
-    return {int(f[:5]) for f in os.listdir(folder) if f.endswith(".npz") and f[:5].isdigit()}
+    return {int(f[:5]) for f in os.listdir(folder)
+            if f.endswith(".npz") and len(f) == 9 and f[:5].isdigit()}
+
+
+def chunk_states(out: str, spec: Spec) -> tuple[set[int], dict[int, str]]:
+    """``(done, corrupt)``: the chunks whose files hold valid results, and the reason of each
+    chunk whose file does not (or whose number is not a chunk of ``spec``)."""
+    done, corrupt = set(), {}
+    n = len(spec.chunks())
+    for c in sorted(done_chunks(out)):
+        if c >= n:
+            corrupt[c] = f"chunk file {_chunk_path(out, c)} is corrupt: the sweep has {n} chunks"
+            continue
+        try:
+            read_chunk(out, c, spec)
+        except ValueError as exc:
+            corrupt[c] = str(exc)
+        else:
+            done.add(c)
+    return done, corrupt
+
+
+def set_aside(out: str, chunk: int) -> str:
+    """Move chunk ``chunk``'s corrupt file to ``NNNNN.npz.corrupt`` (kept for inspection, no
+    longer counted); return the new path."""
+    path = _chunk_path(out, chunk)
+    aside = path + ".corrupt"
+    os.replace(path, aside)
+    return aside
 
 
 def failures(out: str) -> dict[int, str]:
@@ -106,13 +194,16 @@ def failures(out: str) -> dict[int, str]:
 
 
 def status(out: str) -> dict:
-    """``{"chunks", "members", "done", "failed", "missing"}`` (chunk counts) of a sweep folder."""
+    """``{"chunks", "members", "done", "failed", "corrupt", "missing"}`` (chunk counts) of a
+    sweep folder; ``corrupt`` chunks have a file that does not hold valid results."""
     meta = read_meta(out)
     if meta is None:
         raise ValueError(f"{out!r} holds no sweep (no sweep.json)")
-    done, failed = done_chunks(out), set(failures(out))
+    done, corrupt = chunk_states(out, load_spec(out))
+    failed = set(failures(out)) - done - set(corrupt)
     return {"chunks": meta["chunks"], "members": meta["members"], "done": len(done),
-            "failed": len(failed - done), "missing": meta["chunks"] - len(done | failed)}
+            "failed": len(failed), "corrupt": len(corrupt),
+            "missing": meta["chunks"] - len(done | failed | set(corrupt))}
 
 
 def load_spec(out: str) -> Spec:
@@ -143,7 +234,7 @@ def dataset(out: str, spec: Spec | None = None):
         msg[list(chunks[c])] = f"chunk {c} failed: {error}"[:200]
     seconds = {}
     for c in sorted(done_chunks(out)):
-        r = read_chunk(out, c)
+        r = read_chunk(out, c, spec)
         m = r["member"]
         for k in SERIES:
             series[k][m] = r[k]
@@ -233,6 +324,6 @@ def load(out: str):
         return ds.load()
 
 
-__all__ = ["NOT_RUN", "dataset", "done_chunks", "failures", "load", "load_spec", "read_chunk",
-           "read_meta", "status", "write_chunk", "write_dataset", "write_failure",
-           "write_meta"]
+__all__ = ["NOT_RUN", "check_chunk", "chunk_states", "dataset", "done_chunks", "failures",
+           "load", "load_spec", "read_chunk", "read_meta", "set_aside", "status", "write_chunk",
+           "write_dataset", "write_failure", "write_meta"]
