@@ -422,3 +422,24 @@ def test_a_stalled_preconditioned_run_suggests_damping_and_a_plain_one_does_not(
 
     assert "damping" in stall_hint(rules.ngd(1, block_diagonal=True))
     assert "damping" not in stall_hint(rules.gd())
+
+
+def test_public_defaults_are_the_documented_values():
+    """Each public default, called without the argument: ngd's damping, path and cutoff, the
+    ODE tolerances and method of simulate, the mode velocity's q (a changed default fails)."""
+    import inspect
+
+    import dlnsim
+    from dlnsim import modes
+    from dlnsim.curvature.spectral import DEFAULT_RCOND
+
+    n = rules.ngd(2).transforms[0]
+    assert (n.damping, n.path, n.rcond, n.block_diagonal) == (0.0, "auto", DEFAULT_RCOND, False)
+    assert DEFAULT_RCOND == 1e-12
+    sim = inspect.signature(dlnsim.simulate).parameters
+    assert (sim["method"].default, sim["solver"].default, sim["rtol"].default,
+            sim["atol"].default, sim["lr"].default) == ("ode", None, 1e-10, 1e-12, 1.0)
+    sigma = np.array([[0.3, 0.6, 0.9]])
+    v = modes.velocity(sigma, [1.0])
+    np.testing.assert_array_equal(v, modes.velocity(sigma, [1.0], q=2.0))
+    assert not np.allclose(v, modes.velocity(sigma, [1.0], q=1.0))
