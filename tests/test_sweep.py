@@ -98,6 +98,23 @@ def test_specs_that_would_fail_in_every_chunk_fail_before_any_work(change, match
     assert time.perf_counter() - t0 < 5
 
 
+def test_spec_files_that_are_not_specs_are_refused_at_once_and_an_equals_sign_is_a_path(
+        tmp_path):
+    """/dev/zero is refused without reading (it would never end), a binary file names itself,
+    and a file named q=1.toml is read as a file, not as TOML text."""
+    t0 = time.perf_counter()
+    with pytest.raises(sweep.SpecError, match="'/dev/zero' is not a regular file"):
+        sweep.read("/dev/zero")
+    assert time.perf_counter() - t0 < 1
+    binary = tmp_path / "spec.toml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(sweep.SpecError, match="spec.toml' is not a text file"):
+        sweep.read(str(binary))
+    named = tmp_path / "q=1.toml"
+    named.write_text('[grid]\nq = [1.0]\n[time]\nt_end = 1.0\npoints = 3\n')
+    assert sweep.read(str(named)).grid["q"] == (1.0,)
+
+
 def test_bad_toml_and_missing_files_are_spec_errors(tmp_path):
     with pytest.raises(sweep.SpecError, match="not valid TOML"):
         sweep.read("[grid\nq = 1")

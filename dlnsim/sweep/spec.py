@@ -31,6 +31,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import stat
 import sys
 from dataclasses import dataclass, field
 
@@ -261,17 +263,36 @@ def read(source) -> Spec:
         raise TypeError(f"spec must be a path, a TOML string or a dict, got "
                         f"{type(source).__name__}")
     text = source
-    if "\n" not in source and "=" not in source:
-        try:
-            with open(source, encoding="utf-8") as fh:
-                text = fh.read()
-        except OSError as exc:
-            raise SpecError(f"spec {source!r}: {exc.strerror or exc}") from None
+    if "\n" not in source and ("=" not in source or os.path.exists(source)):
+        text = _read_file(source)  # a path (``q=1.toml`` too, when it exists)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"spec is not valid TOML: {exc}") from None
     return _check(doc, text)
+
+
+MAX_SPEC_BYTES = 1 << 20  # a spec is a few lines of TOML
+
+
+def _read_file(path: str) -> str:
+    """The text of the spec file ``path``: a regular file of at most 1 MiB of UTF-8 (a device
+    such as /dev/zero is refused, never read)."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise SpecError(f"spec {path!r} is not a regular file")
+        if st.st_size > MAX_SPEC_BYTES:
+            raise SpecError(f"spec {path!r} is {st.st_size} bytes, more than a spec's "
+                            f"{MAX_SPEC_BYTES}; is it the right file?")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise SpecError(f"spec {path!r}: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError(f"spec {path!r} is not a text file (not UTF-8)") from None
 
 
 def _unknown(doc: dict, table: str) -> None:
