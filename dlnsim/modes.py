@@ -109,7 +109,23 @@ def velocity(sigma, target, q: float = DEFAULT_Q, block_diagonal: bool = False,
     target = _as_array(target)
     if rule is None:
         rule = mode_rule(q, block_diagonal, damping, weight_decay, max_speed)
+    else:
+        _rule_alone(rule, q, block_diagonal, damping, weight_decay, max_speed)
     return rule.stack_velocity(R.ModeStack((sigma,), target))[0]
+
+
+def _rule_alone(rule, q, block_diagonal, damping, weight_decay, max_speed) -> None:
+    """``rule`` names the whole rule: a keyword set away from its default beside it would be
+    silently ignored, so it is refused, naming it."""
+    if not isinstance(rule, R.Rule):
+        raise TypeError(f"rule must be a dlnsim.rules.Rule, got {type(rule).__name__}")
+    given = [name for name, value, default in (
+        ("q", q, DEFAULT_Q), ("block_diagonal", block_diagonal, False),
+        ("damping", damping, 0.0), ("weight_decay", weight_decay, 0.0),
+        ("max_speed", max_speed, None)) if not (value is default or value == default)]
+    if given:
+        raise ValueError(f"rule={rule.name} names the whole rule; {', '.join(given)} would be "
+                         f"ignored beside it: give one or the other")
 
 
 def _as_array(x):
@@ -166,8 +182,8 @@ def simulate(sigma0, target, t, q: float = DEFAULT_Q, block_diagonal: bool = Fal
     if rule is None:
         rule = mode_rule(q, block_diagonal, damping, V.nonnegative(weight_decay, "weight_decay"),
                          max_speed)
-    elif not isinstance(rule, R.Rule):
-        raise TypeError(f"rule must be a dlnsim.rules.Rule, got {type(rule).__name__}")
+    else:
+        _rule_alone(rule, q, block_diagonal, damping, weight_decay, max_speed)
     be = backends.get(backend, device)
     opts = Options.checked(method, solver, t, rtol, atol, dt, limits,
                            batched=be.name != "numpy")

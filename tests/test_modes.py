@@ -266,3 +266,13 @@ def test_unrepresentable_tiny_starts_stop_with_status_minus_1_and_say_why(sigma0
     run = modes.simulate(sigma0, [1.0], np.linspace(0, 10, 11), q=q, atol=1e-300)
     assert run.status == -1 and re.search(what, run.message), run.message
     assert "simulate_map" in run.message
+
+
+@pytest.mark.parametrize("kw", [{"q": 1.0}, {"block_diagonal": True}, {"damping": 1e-3},
+                                {"weight_decay": 0.1}, {"max_speed": 2.0}])
+def test_a_rule_and_a_rule_keyword_together_are_refused_not_silently_ignored(kw):
+    with pytest.raises(ValueError, match=f"rule=ngd\\(q=2\\) names the whole rule; "
+                                         f"{next(iter(kw))} would be ignored"):
+        modes.simulate([[0.3, 0.5]], [1.0], [0.0, 1.0], rule=rules.ngd(2.0), **kw)
+    with pytest.raises(ValueError, match="names the whole rule"):
+        modes.velocity([[0.3, 0.5]], [1.0], rule=rules.ngd(2.0), **kw)

@@ -64,6 +64,13 @@ def test_the_spec_expands_to_its_grid_and_chunks_by_shape():
     ({"task": {"kind": "teacher_student", "samples": 4}, "init": {"kind": "aligned"}},
      "needs whitened inputs"),
     ({"init": {"kind": "orthogonal"}}, "init.kind must be"),
+    ({"task": {"kind": "teacher_student", "samples": 0}}, "task.samples"),
+    ({"task": {"kind": "teacher_student", "samples": False}}, "task.samples"),
+    ({"task": {"kind": "target", "singular_values": [1.0], "noise": 0.1}},
+     "task.noise is for kind = 'teacher_student'"),
+    ({"task": {"kind": "target", "singular_values": [1.0], "rank": 1}},
+     "task.rank is for kind = 'teacher_student'"),
+    ({"init": {"strength": 0.1}}, "init.strength is for kind = 'aligned'"),
     ({"bogus": 1}, "unknown key 'bogus'"),
 ])
 def test_bad_specs_name_the_key(doc, match):
@@ -522,3 +529,9 @@ def test_dlnsim_sweep_is_reachable_from_import_dlnsim_without_loading_xarray_up_
     code = ("import sys, dlnsim; assert 'xarray' not in sys.modules; "
             "assert callable(dlnsim.sweep.run) and callable(dlnsim.testing.dense_velocity)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.parametrize("workers", [0, -3, 1.5])
+def test_dry_run_refuses_a_bad_worker_count(workers):
+    with pytest.raises((ValueError, TypeError), match="workers"):
+        sweep.dry_run(SMALL, workers=workers, pilot=False)

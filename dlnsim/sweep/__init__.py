@@ -129,7 +129,7 @@ def dry_run(spec, workers: int | None = None, pilot: bool = True) -> dict:
 
     spec = read(spec)
     chunks = spec.chunks()
-    workers = available_cpus() if workers is None else workers
+    workers = available_cpus() if workers is None else V.positive_int(workers, "workers")
     task = spec.make_task()
     points = len(spec.times)
     per_shape, memory = {}, 0.0

@@ -155,7 +155,8 @@ class Spec:
         grid = {("seeds" if a == "seed" else a): [enc(v) for v in self.grid[a]] for a in AXES}
         time = {k: v for k, v in self.time.items() if v is not None}
         return {"name": self.name, "task": {k: v for k, v in self.task.items() if v is not None},
-                "grid": grid, "init": dict(self.init), "time": time}
+                "grid": grid, "time": time,
+                "init": dict(self.init) if self.init["kind"] == "aligned" else {"kind": "random"}}
 
     @property
     def digest(self) -> str:
@@ -381,6 +382,9 @@ def _check(doc: dict, text: str) -> Spec:
     kind = init.get("kind", "random")
     if kind not in ("random", "aligned"):
         raise SpecError(f"init.kind must be 'random' or 'aligned', got {kind!r}")
+    if kind == "random" and "strength" in init:
+        raise SpecError("init.strength is for kind = 'aligned'; a random init takes its scale "
+                        "from grid.scale")
     init = {"kind": kind, "strength": _num(init.get("strength", 1e-3), "init.strength")}
     if kind == "aligned" and task["kind"] == "teacher_student" and task["samples"]:
         raise SpecError("init.kind = 'aligned' needs whitened inputs: a 'target' task or a "
@@ -460,9 +464,9 @@ def _check_task(tk: dict) -> dict:
             out = {"kind": kind, "n": int(V.positive_int(tk.get("n", 8), "task.n")),
                    "rank": int(V.positive_int(tk.get("rank", 3), "task.rank")),
                    "noise": float(V.nonnegative(tk.get("noise", 0.1), "task.noise")),
-                   "samples": tk.get("samples") or None,
+                   "samples": tk.get("samples"),
                    "seed": V.seed(tk.get("seed", 0), "task.seed")}
-            if out["samples"] is not None:
+            if out["samples"] is not None:  # 0 or false is a mistake, not "no samples"
                 out["samples"] = int(V.positive_int(out["samples"], "task.samples"))
         except (TypeError, ValueError) as exc:
             raise SpecError(str(exc)) from None
@@ -472,6 +476,9 @@ def _check_task(tk: dict) -> dict:
         return out
     if kind != "target":
         raise SpecError(f"task.kind must be 'teacher_student' or 'target', got {kind!r}")
+    for k in ("rank", "noise", "samples", "seed"):
+        if k in tk:
+            raise SpecError(f"task.{k} is for kind = 'teacher_student', not 'target'")
     if ("singular_values" in tk) == ("target" in tk):
         raise SpecError("a 'target' task needs exactly one of task.singular_values and "
                         "task.target")
