@@ -183,6 +183,29 @@ def write_npz(path: str | os.PathLike, arrays: dict) -> None:
     atomic_write(path, write)
 
 
+class _Archive:
+    """An open ``.npz`` archive whose fields load without pickle and fail naming the file:
+    an object array (which dlnsim never writes) or a header declaring an array too large to
+    hold is a ``ValueError``, not numpy's invitation to unpickle or a ``MemoryError``."""
+
+    def __init__(self, f, name: str, what: str):
+        self._f, self._name, self._what = f, name, what
+        self.files = f.files
+
+    def __contains__(self, key) -> bool:
+        return key in self._f.files
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        try:
+            return self._f[key]
+        except ValueError as exc:
+            why = ("holds an object array, which dlnsim never writes (it is not loaded)"
+                   if "pickle" in str(exc) else f"is damaged ({exc})")
+        except MemoryError:
+            why = "declares an array too large to load (a damaged header?)"
+        raise ValueError(f"{self._name} is not a valid {self._what}: field {key!r} {why}")
+
+
 def read_npz(path: str | os.PathLike, what: str, reader):
     """``reader(archive, name)`` on the ``.npz`` file ``path`` (``allow_pickle=False``), with
     every failure a ``ValueError`` naming the file: missing, not an archive, pickled data, a
@@ -218,7 +241,7 @@ def read_npz(path: str | os.PathLike, what: str, reader):
                          "archive")
     with f:
         try:
-            return reader(f, name)
+            return reader(_Archive(f, name, what), name)
         except KeyError as exc:
             field = str(exc.args[0]).split(" is not a file")[0] if exc.args else "?"
             raise ValueError(f"{name} is not a {what}: missing field {field!r}") from None

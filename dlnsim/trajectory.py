@@ -158,6 +158,15 @@ class Trajectory(RunResult):
         return read_npz(path, "dlnsim trajectory", _read)
 
 
+def _times(t: np.ndarray, bad) -> np.ndarray:
+    """Save times: real numbers (not complex, not text), 1-D, finite, strictly increasing."""
+    if t.dtype.kind not in "fi":
+        raise bad(f"t must hold real numbers, got {t.dtype}")
+    if t.ndim != 1 or t.size < 1 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
+        raise bad("t must be a 1-D, finite, strictly increasing array")
+    return t
+
+
 def _read(f, name: str) -> Trajectory:
     """The fields of an opened trajectory archive, each checked against the others."""
     def bad(what: str):
@@ -185,9 +194,13 @@ def _read(f, name: str) -> Trajectory:
     depth = int(scalar("depth", np.integer))
     if depth < 1:
         raise bad(f"depth must be >= 1, got {depth}")
-    t = f["t"]
-    if t.ndim != 1 or t.size < 1 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
-        raise bad("t must be a 1-D, finite, strictly increasing array")
+    expected = {"format", "depth", "t", "map", "loss", "mode_strengths", "status", "message",
+                "method", "rule", "lr", "nfev", "test_loss"} | {
+        f"weights_{i}" for i in range(depth)} | {f"imbalance_{i}" for i in range(depth - 1)}
+    extra = sorted(set(f.files) - expected)
+    if extra:
+        raise bad(f"unknown fields {', '.join(extra)} (a file of another kind or version?)")
+    t = _times(f["t"], bad)
     n_t = t.size
     weights = []
     for i in range(depth):
@@ -205,6 +218,15 @@ def _read(f, name: str) -> Trajectory:
         product = w @ product
     if np.abs(product - maps).max() > 1e-10 * max(1.0, np.abs(product).max()):
         raise bad("map is not the product of the weights")
+    imbalance = tuple(real(f"imbalance_{i}", (n_t, widths[i + 1], widths[i + 1]))
+                      for i in range(depth - 1))
+    for i, c in enumerate(imbalance):  # eq 15, from the weights it was saved with
+        w0, w1 = weights[i], weights[i + 1]
+        want = w0 @ np.swapaxes(w0, -1, -2) - np.swapaxes(w1, -1, -2) @ w1
+        scale = max(1.0, float(np.abs(w0).max()) ** 2, float(np.abs(w1).max()) ** 2)
+        if np.abs(c - want).max() > 1e-10 * scale:
+            raise bad(f"imbalance_{i} is not w_{i + 1} w_{i + 1}^T - w_{i + 2}^T w_{i + 2} "
+                      f"of the weights")
     test = real("test_loss", (n_t,)) if "test_loss" in f.files else None
     status = checked_status(scalar("status", np.integer), bad)
     lr = float(scalar("lr", np.floating))
@@ -213,9 +235,7 @@ def _read(f, name: str) -> Trajectory:
         raise bad(f"lr must be > 0 and nfev >= 0, got lr = {lr}, nfev = {nfev}")
     return Trajectory(
         t=np.asarray(t, dtype=float), weights=tuple(weights), map=maps,
-        loss=real("loss", (n_t,)),
-        imbalance=tuple(real(f"imbalance_{i}", (n_t, widths[i + 1], widths[i + 1]))
-                        for i in range(depth - 1)),
+        loss=real("loss", (n_t,)), imbalance=imbalance,
         mode_strengths=real("mode_strengths", (n_t, min(widths[0], widths[-1]))),
         test_loss=test, status=status, message=str(scalar("message", np.str_)),
         method=str(scalar("method", np.str_)), rule=str(scalar("rule", np.str_)), lr=lr,
@@ -319,9 +339,10 @@ def _read_modes(f, name: str) -> ModeTrajectory:
     fmt = str(f["format"])
     if fmt != MODES_FORMAT:
         raise bad(f"format {fmt!r} is not {MODES_FORMAT!r}")
-    t, sigma = f["t"], f["sigma"]
-    if t.ndim != 1 or t.size < 1 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
-        raise bad("t must be a 1-D, finite, strictly increasing array")
+    extra = sorted(set(f.files) - {"format", "t", "sigma", "status", "message"})
+    if extra:
+        raise bad(f"unknown fields {', '.join(extra)} (a file of another kind or version?)")
+    t, sigma = _times(f["t"], bad), f["sigma"]
     if sigma.dtype.kind not in "fi" or sigma.ndim < 2 or sigma.shape[0] != t.size \
             or not np.all(np.isfinite(sigma)):
         raise bad(f"sigma must be a finite real array of shape ({t.size}, ...), got "

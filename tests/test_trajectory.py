@@ -209,3 +209,75 @@ def test_a_damaged_mode_trajectory_file_is_refused_naming_what_is_wrong(tmp_path
         np.savez(fh, **data)
     with pytest.raises(ValueError, match=match):
         modes.ModeTrajectory.load(path)
+
+
+def _rewrite(src, dst, **changes):
+    """Copy the .npz ``src`` to ``dst`` with fields replaced (None drops one)."""
+    with np.load(src, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    for k, v in changes.items():
+        if v is None:
+            arrays.pop(k)
+        else:
+            arrays[k] = v
+    with open(dst, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _huge_header(src, dst, field):
+    """``field``'s .npy header rewritten to declare shape (10^6, 10^6) over its few bytes
+    (the header keeps its length: the spaces that pad it absorb the longer shape)."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == f"{field}.npy":
+                hlen = int.from_bytes(data[8:10], "little")  # .npy format 1.0
+                header = data[10:10 + hlen].decode("latin1")
+                start = header.index("'shape': (") + len("'shape': (")
+                end = header.index(")", start)
+                header = (header[:start] + "1000000, 1000000" + header[end:]).rstrip()
+                data = data[:10] + (header.ljust(hlen - 1) + "\n").encode("latin1") \
+                    + data[10 + hlen:]
+            zout.writestr(item, data)
+
+
+def test_damaged_or_foreign_trajectory_files_are_refused_naming_the_file(tmp_path):
+    """A complex or text t, an object array, an unknown field, an imbalance that is not the
+    weights', and a header declaring a 10^12-entry array: each a ValueError naming the file
+    and the field, never a warning, a TypeError or a MemoryError."""
+    import warnings
+
+    traj = simulate(Network.random((3, 4, 2), scale=0.5, seed=0),
+                    Task(np.ones((2, 3))), rules.gd(), np.linspace(0, 1, 4), quiet=True)
+    good = tmp_path / "good.npz"
+    traj.save(good)
+    cases = {
+        "complex": ({"t": traj.t + 1j}, "t must hold real numbers, got complex128"),
+        "text": ({"t": np.array(["0", "1", "2", "3"])}, "t must hold real numbers"),
+        "object": ({"rule": np.array(["gd"], dtype=object)},
+                   "field 'rule' holds an object array, which dlnsim never writes"),
+        "extra": ({"secret": np.zeros(3)}, "unknown fields secret"),
+        "imbalance": ({"imbalance_0": traj.imbalance[0] + 1e-3},
+                      "imbalance_0 is not w_1 w_1\\^T - w_2\\^T w_2 of the weights"),
+    }
+    for label, (changes, match) in cases.items():
+        bad = tmp_path / f"{label}.npz"
+        if label == "object":
+            with np.load(good, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            arrays.update(changes)
+            with open(bad, "wb") as fh:
+                np.savez(fh, **arrays, allow_pickle=True)
+        else:
+            _rewrite(good, bad, **changes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(ValueError, match=f"{bad}.*{match}"):
+                Trajectory.load(bad)
+    huge = tmp_path / "huge.npz"
+    _huge_header(good, huge, "loss")
+    with pytest.raises(ValueError, match=f"{huge}.*field 'loss' (declares an array too large|"
+                                         f"is damaged)"):
+        Trajectory.load(huge)
