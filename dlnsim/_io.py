@@ -49,7 +49,9 @@ def destination(path: str | os.PathLike, name: str = "path") -> str:
             raise ValueError(f"{name} {path!r} is {_kind(mode)}; refusing to replace it")
     folder = os.path.dirname(real) or "."
     if not os.path.isdir(folder):
-        raise ValueError(f"{name} {path!r}: the folder {folder!r} does not exist")
+        link = (f" is a symbolic link to {os.readlink(path)!r}, and" if os.path.islink(path)
+                else ":")
+        raise ValueError(f"{name} {path!r}{link} the folder {folder!r} does not exist")
     return real
 
 

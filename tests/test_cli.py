@@ -349,3 +349,22 @@ def test_simulate_defaults_to_a_600_second_limit():
 
     a = build_parser().parse_args(["simulate"])
     assert a.max_seconds == 600.0
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["simulate", "--out", "{tmp}/dangling.npz"],
+     "is a symbolic link to '/nonexistent/dir/x.npz', and the folder '/nonexistent/dir' does "
+     "not exist"),
+    (["sweep", "plot", "{tmp}"], "holds no sweep (no sweep.json)"),
+    (["sweep", "plot", "{tmp}", "--figure", "{tmp}/x.xyz"], "--figure must end in .png"),
+    (["portrait", "--q", "-inf"], "argument --q: must be a number >= 1 or inf, got '-inf'"),
+    (["portrait", "--dpi", "100000"], "argument --dpi: must be an integer from 10 to 2400"),
+    (["verify", "--claims", "{tmp}", "--no-builtin"], "is a folder: give a .py file of claims"),
+    (["simulate", "--lr", "-1e-3"], "argument --lr: must be a number > 0, got '-1e-3'"),
+])
+def test_small_mistakes_get_one_line_that_says_what_is_wrong(tmp_path, capsys, argv, match):
+    """Each message names the real problem (a dangling link, a folder that is not a sweep, a
+    negative number read as a value, not as a flag), exit 2, before any work."""
+    os.symlink("/nonexistent/dir/x.npz", tmp_path / "dangling.npz")
+    rc, out, err = _run([a.format(tmp=tmp_path) for a in argv] + ["--quiet"], capsys)
+    assert rc == 2 and out == "" and err.count("\n") == 1 and match in err, err

@@ -535,3 +535,16 @@ def test_dlnsim_sweep_is_reachable_from_import_dlnsim_without_loading_xarray_up_
 def test_dry_run_refuses_a_bad_worker_count(workers):
     with pytest.raises((ValueError, TypeError), match="workers"):
         sweep.dry_run(SMALL, workers=workers, pilot=False)
+
+
+def test_sweep_status_survives_damaged_records_and_names_a_damaged_spec(tmp_path, capsys):
+    out = tmp_path / "s"
+    sweep.run(SMALL, out, executor=FailingExecutor(fail={1}))
+    (out / "chunks" / "00001.failed.json").write_text("{not json")
+    (out / "chunks" / "notes.failed.json").write_text("stray")
+    assert sweep.status(out)["failed"] == 1
+    assert "unreadable" in sweep.store.failures(str(out))[1]
+    (out / "spec.json").write_text("{broken")
+    rc = main(["sweep", "status", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "spec.json is not a dlnsim sweep spec" in err and err.count("\n") == 1

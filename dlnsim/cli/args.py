@@ -16,6 +16,13 @@ _NUMBER_LIST = re.compile(r"^-[0-9.,eE+-]+$")  # values such as "-4,4" or "-1e-3
 
 
 class Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # "-inf", "-1e3" and "-.5" are values (which the flag's type then judges), not flags
+        self._negative_number_matcher = re.compile(
+            r"^-(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|inf|infinity|nan)$",
+            re.IGNORECASE)
+
     def error(self, message):  # one line, exit 2, no usage dump
         raise UsageError(message)
 
@@ -51,13 +58,13 @@ def number(kind: str, low: float | None = None, strict: bool = False, allow_inf=
     return parse
 
 
-def count(kind: str, low: int):
+def count(kind: str, low: int, high: int | None = None):
     def parse(text: str) -> int:
         try:
             v = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {kind}, got {text!r}") from None
-        if v < low:
+        if v < low or (high is not None and v > high):
             raise argparse.ArgumentTypeError(f"must be {kind}, got {text!r}")
         return v
     return parse

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from dlnsim.cli.args import (
     EXIT_OK,
     add_rule_flags,
@@ -14,8 +12,6 @@ from dlnsim.cli.args import (
     path,
     rule_from_flags,
 )
-
-FORMATS = ("png", "pdf", "svg")
 
 
 def add(sub, common) -> None:
@@ -47,7 +43,8 @@ def add(sub, common) -> None:
     p.add_argument("--streamlines", action="store_true", help="streamlines instead of arrows")
     p.add_argument("--out", default="portrait.png", type=path,
                    help="image file: .png (default portrait.png), .pdf or .svg")
-    p.add_argument("--dpi", type=count("an integer >= 10", 10), default=150)
+    p.add_argument("--dpi", type=count("an integer from 10 to 2400", 10, 2400), default=150,
+                   help="resolution of a .png (default 150; 2400 is beyond any printer)")
     p.add_argument("--data", default=None, type=path, metavar="PATH",
                    help="also write the plotted numbers (field samples, fixed points, "
                         "trajectories) as JSON")
@@ -59,9 +56,7 @@ def run(a) -> int:
     from dlnsim import plots
     from dlnsim._io import check_output_file, write_json
 
-    ext = os.path.splitext(a.out)[1].lstrip(".").lower()
-    if ext not in FORMATS:
-        raise ValueError(f"--out must end in .png, .pdf or .svg, got {a.out!r}")
+    plots.check_format(a.out, "--out")
     check_output_file(a.out, "--out")
     if a.data:
         check_output_file(a.data, "--data")

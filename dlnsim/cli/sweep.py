@@ -95,6 +95,10 @@ def _plot(a) -> int:
 
     out = a.figure or os.path.join(a.folder, "phase_diagram.png")
     check_output_file(out, "--figure")
+    plots.check_format(out, "--figure")  # before anything is computed
+    if sweep.store.read_meta(a.folder) is None:
+        raise ValueError(f"{a.folder!r} holds no sweep (no sweep.json): give the folder a "
+                         "sweep wrote (dlnsim sweep SPEC --out DIR)")
     fig = plots.phase_diagram(sweep.load(a.folder))
     plots.save(fig, out)
     print(f"wrote {out}")

@@ -44,6 +44,30 @@ FIGURES: dict[str, Callable[[], Figure]] = {
 }
 
 
+FORMATS = ("png", "pdf", "svg")
+
+
+def check_format(path: str, name: str = "path") -> str:
+    """Refuse, before anything is drawn, a file whose extension is not a figure format.
+
+    Parameters
+    ----------
+    path : str
+        The figure's file.
+    name : str
+        The argument, for the message.
+
+    Returns
+    -------
+    str
+        The format (the extension, lower case).
+    """
+    ext = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
+    if ext not in FORMATS:
+        raise ValueError(f"{name} must end in .png, .pdf or .svg, got {os.fspath(path)!r}")
+    return ext
+
+
 def save(fig: Figure, path: str, dpi: int = 100) -> None:
     """Write a figure atomically (temporary file in the same folder, then rename).
 
@@ -139,6 +163,7 @@ def write_figures(out: str = "figures", only: str | None = None, fmt: str = "png
 
 
 __all__ = ["FIG2_EXPONENTS", "FIG2_TARGETS", "FIGURES", "PhasePortrait", "RULE_COLORS",
-           "RULE_LABELS", "conserved_quantity", "early_stopping", "fig1", "fig2", "fig2_data",
-           "fig3", "fig4", "fig5", "fig_depth2_wide", "fig_gn_norm", "fig_other_rules",
-           "gn_norm_data", "phase_diagram", "phase_portrait", "rule_label", "save", "write_figures"]
+           "RULE_LABELS", "check_format", "conserved_quantity", "early_stopping", "fig1",
+           "fig2", "fig2_data", "fig3", "fig4", "fig5", "fig_depth2_wide", "fig_gn_norm",
+           "fig_other_rules", "gn_norm_data", "phase_diagram", "phase_portrait", "rule_label",
+           "save", "write_figures"]

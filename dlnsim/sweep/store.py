@@ -187,9 +187,12 @@ def failures(out: str) -> dict[int, str]:
     folder = os.path.join(out, "chunks")
     out_ = {}
     for f in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-        if f.endswith(".failed.json"):
-            with open(os.path.join(folder, f), encoding="utf-8") as fh:
-                out_[int(f[:5])] = json.load(fh).get("error", "")
+        if f.endswith(".failed.json") and len(f) == 17 and f[:5].isdigit():
+            try:
+                with open(os.path.join(folder, f), encoding="utf-8") as fh:
+                    out_[int(f[:5])] = str(json.load(fh).get("error", ""))
+            except (OSError, ValueError, AttributeError):  # a damaged record still says failed
+                out_[int(f[:5])] = f"(the failure record {f} is unreadable)"
     return out_
 
 
@@ -208,8 +211,13 @@ def status(out: str) -> dict:
 
 def load_spec(out: str) -> Spec:
     """The spec a sweep folder was run with (``DIR/spec.json``)."""
-    with open(os.path.join(out, "spec.json"), encoding="utf-8") as fh:
-        return read(json.load(fh))
+    path = os.path.join(out, "spec.json")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a dlnsim sweep spec: {exc}") from None
+    return read(doc)
 
 
 def dataset(out: str, spec: Spec | None = None):

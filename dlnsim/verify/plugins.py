@@ -77,6 +77,9 @@ def load(source: str, label: str = "claims") -> list[Claim]:
     with _recording() as record:
         if _is_path(source):
             path = os.path.abspath(source)
+            if os.path.isdir(path):
+                raise ClaimLoadError(f"{label} {source} is a folder: give a .py file of "
+                                     "claims, or a module name")
             if not os.path.isfile(path):
                 raise ClaimLoadError(f"{label} {source}: no such file")
             digest = hashlib.sha1(path.encode()).hexdigest()[:12]
