@@ -267,3 +267,36 @@ def test_two_checks_with_one_id_in_one_file_are_refused(tmp_path, capsys):
     rc, _, err = _run(["verify", "--claims", str(path), "--quiet"], capsys)
     assert rc == 2 and f"claim 'twice.same' at {path}:10 is already registered at {path}:5" \
         in err
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_claim_past_its_timeout_fails_alone_and_says_so(tmp_path, capsys, workers):
+    """--timeout 0.5: a check that sleeps 30 s fails after about 0.5 s with the reason, in
+    this process and in a worker alike; the quick claim beside it passes."""
+    import time
+
+    path = _write(tmp_path, "slow.py", """
+        import time
+
+        from dlnsim.verify import Outcome, claim
+
+
+        @claim("slow.sleeps", "s", "sleeps", 1.0)
+        def sleeps():
+            time.sleep(30)
+            return Outcome(0.0)
+
+
+        @claim("slow.quick", "s", "quick", 1.0)
+        def quick():
+            return Outcome(0.0)
+    """)
+    out_json = tmp_path / "r.json"
+    t0 = time.perf_counter()
+    rc, out, _ = _run(["verify", "--claims", str(path), "--no-builtin", "--quiet", "--timeout",
+                       "0.5", "--workers", workers, "--json", str(out_json)], capsys)
+    assert time.perf_counter() - t0 < 20
+    rows = {r["id"]: r for r in json.loads(out_json.read_text())}
+    assert rc == 1 and rows["slow.quick"]["passed"] and not rows["slow.sleeps"]["passed"]
+    assert "timed out after 0.5 s" in rows["slow.sleeps"]["details"]
+    assert "FAIL slow.sleeps: timed out after 0.5 s" in out

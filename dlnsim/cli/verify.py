@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dlnsim.cli.args import EXIT_FAILED, EXIT_OK, count, failures, interrupted, path
+from dlnsim.cli.args import EXIT_FAILED, EXIT_OK, count, failures, interrupted, number, path
 
 
 def add(sub, common) -> None:
@@ -16,6 +16,9 @@ def add(sub, common) -> None:
     v.add_argument("--workers", type=count("a positive integer", 1), default=None,
                    metavar="N", help="worker processes, one BLAS thread each (default: the "
                                      "CPUs this process may use; 1: all in this process)")
+    v.add_argument("--timeout", type=number("a number of seconds > 0", 0.0, strict=True),
+                   default=None, metavar="SECONDS",
+                   help="fail a claim that runs longer than this, saying so (default: none)")
     v.add_argument("--claims", action="append", default=[], type=path,
                    metavar="PATH_OR_MODULE",
                    help="also run the @claim functions of this file or module (repeatable)")
@@ -38,7 +41,7 @@ def _mutants(a) -> int:
 
     claims = verify.select(a.only, builtin=not a.no_builtin)
     caught = mutants.matrix(claims, quiet=a.quiet, workers=a.workers,
-                            threads_per_worker=getattr(a, "threads", None))
+                            threads_per_worker=getattr(a, "threads", None), timeout=a.timeout)
     names = [m.name for m in mutants.MUTANTS]
     width = max(len(c.id) for c in claims)
     print("mutants (columns): " + "; ".join(f"{k + 1} {n}" for k, n in enumerate(names)))
@@ -88,7 +91,7 @@ def _verify(a) -> int:
     from dlnsim import verify
 
     results = verify.run(a.only, quiet=a.quiet, builtin=not a.no_builtin, workers=a.workers,
-                         threads_per_worker=getattr(a, "threads", None))
+                         threads_per_worker=getattr(a, "threads", None), timeout=a.timeout)
     if results:
         width = max(len(r.id) for r in results)
         src = min(max(len(r.source) for r in results), 48)

@@ -6,9 +6,12 @@ from __future__ import annotations
 import fnmatch
 import math
 import os
+import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -112,15 +115,19 @@ class Claim:
         """Whether the claim is one of the catalogue's (defined in :mod:`dlnsim.verify`)."""
         return getattr(self.check, "__module__", "").startswith("dlnsim.verify.")
 
-    def run(self) -> CheckResult:
-        """Run the check; whatever it does (raise, exit, return a malformed Outcome), the
-        result is this claim's, and only Ctrl-C escapes."""
+    def run(self, timeout: float | None = None) -> CheckResult:
+        """Run the check; whatever it does (raise, exit, return a malformed Outcome, run past
+        ``timeout`` seconds), the result is this claim's, and only Ctrl-C escapes."""
         t0 = time.perf_counter()
         try:
-            out = self.check()
+            with _time_limit(timeout):
+                out = self.check()
             err, holds = _judged(out)
         except KeyboardInterrupt:
             raise
+        except TimedOut as exc:
+            return CheckResult(self.id, self.source, self.statement, False, math.inf,
+                               self.tolerance, time.perf_counter() - t0, str(exc), self.origin)
         except BaseException as exc:  # noqa: BLE001 (a user's check may even sys.exit)
             code = getattr(self.check, "__code__", None)
             at = _raised_at(exc, os.path.abspath(code.co_filename) if code else "")
@@ -137,6 +144,33 @@ class Claim:
         passed = holds and math.isfinite(err) and err <= self.tolerance
         return CheckResult(self.id, self.source, self.statement, passed, err, self.tolerance,
                            time.perf_counter() - t0, details, self.origin)
+
+
+class TimedOut(Exception):
+    """A check that ran past its time limit (``dlnsim verify --timeout``)."""
+
+
+@contextmanager
+def _time_limit(seconds: float | None):
+    """Raise :class:`TimedOut` in the check after ``seconds`` (by SIGALRM, so in the main
+    thread of a process, as the runner and its workers run claims; a no-op elsewhere). A
+    check inside one long C call (an eigensolve) is stopped when the call returns."""
+    usable = (seconds is not None and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TimedOut(f"timed out after {seconds:g} s (the --timeout of each claim)")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def _judged(out) -> tuple[float, bool]:

@@ -63,10 +63,10 @@ def _mine(cid: str, origin: str) -> Claim | None:
     return c if c is not None and c.origin == origin else None
 
 
-def _run_claim(cid: str, origin: str) -> CheckResult | None:
+def _run_claim(cid: str, origin: str, timeout: float | None = None) -> CheckResult | None:
     """In a worker: claim ``cid`` if this worker has it at ``origin``, else None."""
     c = _mine(cid, origin)
-    return None if c is None else c.run()
+    return None if c is None else c.run(timeout)
 
 
 def _run_mutant(name: str, claims: tuple[tuple[str, str], ...]) -> dict[str, bool] | None:
@@ -88,7 +88,8 @@ def _workers_load(n_threads: int, claims: list[Claim]) -> dict:
 
 
 def run(only: str | None = None, quiet: bool = True, builtin: bool = True,
-        workers: int | None = None, threads_per_worker: int | None = None) -> Results:
+        workers: int | None = None, threads_per_worker: int | None = None,
+        timeout: float | None = None) -> Results:
     """Run the registered claims matching the glob ``only`` (the catalogue's unless
     ``builtin`` is False, and any of the user's); a progress bar unless ``quiet``. Ctrl-C stops
     after the claims finished so far, which are returned (``Results.interrupted``).
@@ -106,6 +107,8 @@ def run(only: str | None = None, quiet: bool = True, builtin: bool = True,
         process). The results do not depend on it.
     threads_per_worker : int, optional
         BLAS threads for each claim (default 1).
+    timeout : float, optional
+        Seconds each claim may take; one that runs longer fails, saying so (default: none).
 
     Returns
     -------
@@ -117,6 +120,8 @@ def run(only: str | None = None, quiet: bool = True, builtin: bool = True,
     from dlnsim.solve import reraise_interrupts
 
     claims = select(only, builtin)
+    if timeout is not None:
+        V.positive(timeout, "timeout")
     n_threads = _threads(threads_per_worker)
     n_workers = _workers(workers, len(claims))
     done: dict[str, CheckResult] = {}
@@ -135,12 +140,12 @@ def run(only: str | None = None, quiet: bool = True, builtin: bool = True,
             todo = claims
             if n_workers > 1:
                 todo = _pool.run_tasks(sorted(claims, key=cost, reverse=True), _run_claim,
-                                       lambda c: (c.id, c.origin), n_workers, finish,
+                                       lambda c: (c.id, c.origin, timeout), n_workers, finish,
                                        **_workers_load(n_threads, claims))
             with threads.using(n_threads), threads.limit(threads=n_threads):
                 for c in todo:
                     bar.set_postfix_str(c.id)
-                    finish(c, c.run())
+                    finish(c, c.run(timeout))
         except KeyboardInterrupt:
             out.interrupted = True
     out.extend(done[c.id] for c in claims if c.id in done)
