@@ -548,3 +548,17 @@ def test_sweep_status_survives_damaged_records_and_names_a_damaged_spec(tmp_path
     rc = main(["sweep", "status", str(out)])
     err = capsys.readouterr().err
     assert rc == 2 and "spec.json is not a dlnsim sweep spec" in err and err.count("\n") == 1
+
+
+def test_resume_into_a_chunks_folder_that_takes_no_files_fails_before_any_work(tmp_path):
+    """out/ is writable but out/chunks/ is not (here a link to /proc/self, which no one can
+    write in, root included): the probe of every folder written refuses before any chunk."""
+    out = tmp_path / "s"
+    with pytest.raises(sweep.SweepInterrupted):
+        sweep.run(SMALL, out, executor=FailingExecutor(interrupt_at=1))
+    (out / "chunks").rename(tmp_path / "kept")
+    (out / "chunks").symlink_to("/proc/self")
+    rec = RecordingExecutor()
+    with pytest.raises(ValueError, match="chunks.*cannot write in"):
+        sweep.run(SMALL, out, executor=rec, resume=True)
+    assert rec.submitted == []

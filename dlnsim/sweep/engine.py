@@ -89,6 +89,8 @@ def prepare(spec, out: str, resume: bool) -> tuple[Spec, list[int]]:
     """Check ``spec`` and ``out`` before any work; return the chunks still to run."""
     spec = read(spec)
     out = check_output_folder(out, "out")
+    if os.path.lexists(os.path.join(out, "chunks")):  # every folder written, not only the top
+        check_output_folder(os.path.join(out, "chunks"), "out")
     chunks = spec.chunks()
     meta = store.read_meta(out)
     if meta is not None:
