@@ -562,3 +562,46 @@ def test_resume_into_a_chunks_folder_that_takes_no_files_fails_before_any_work(t
     with pytest.raises(ValueError, match="chunks.*cannot write in"):
         sweep.run(SMALL, out, executor=rec, resume=True)
     assert rec.submitted == []
+
+
+def test_a_dry_run_pilot_is_capped_and_extrapolated(tmp_path):
+    """A member that would take far longer than the pilot cap (width 64, depth 6, sqrt-NGD on
+    the dense kernel, 2000 save times) is run for about the cap and its time extrapolated from
+    the save times it reached, not run to the end."""
+    spec = {"task": {"kind": "teacher_student", "n": 8, "rank": 3},
+            "grid": {"q": [2.0], "depth": [6], "width": [64], "scale": [0.3]},
+            "time": {"t_end": 2000.0, "points": 2001}}
+    t0 = time.perf_counter()
+    d = sweep.dry_run(spec, workers=1, pilot_seconds=0.5)
+    took = time.perf_counter() - t0
+    assert d["extrapolated"] and took < 10
+    assert d["estimated_seconds"] > 2 * took  # more than the pilot itself ran
+
+
+def test_a_sweep_whose_dataset_is_too_large_is_refused_unless_yes(tmp_path, capsys):
+    """2 x 10^6 members of 501 save times: a Dataset of about 30 GiB, counted, not built;
+    the run and the dry run refuse it (exit 2 and 1), naming --max-memory and --yes."""
+    doc = {"task": {"kind": "teacher_student", "n": 4, "rank": 2},
+           "grid": {"seeds": 10**6, "q": [1.0, 2.0]}, "time": {"t_end": 1.0, "points": 501}}
+    sizes = sweep.sizes_of(sweep.read(doc))
+    assert sizes["dataset_bytes"] > 20 * 2**30
+    with pytest.raises(ValueError, match="the assembled Dataset would take about .* GiB, "
+                                         "above max_memory = 2 GiB .*--yes"):
+        sweep.run(doc, tmp_path / "big", executor=InlineExecutor())
+    assert not (tmp_path / "big").exists()  # refused before the folder was made
+
+
+def test_the_counted_chunk_memory_equals_the_largest_enumerated_chunk():
+    from dlnsim.solve.options import memory_estimate
+
+    for doc in (SMALL, {**SMALL, "grid": {**SMALL["grid"], "seeds": 5, "width": [5, 9]}}):
+        spec = sweep.read(doc)
+        task = spec.make_task()
+        want = 0.0
+        for c in spec.chunks():
+            p = spec.point(c[0])
+            w = spec.widths(p["depth"], p["width"], task)
+            want = max(want, memory_estimate(len(spec.times), len(c),
+                                             sum(a * b for a, b in zip(w[:-1], w[1:])),
+                                             w[0] * w[-1]))
+        assert sweep.sizes_of(spec)["chunk_memory_bytes"] == want

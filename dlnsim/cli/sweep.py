@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from dlnsim.cli.args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, count, path
+from dlnsim.cli.args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, count, number, path
 
 DESCRIPTION = """Run a grid of full-matrix runs named by a TOML spec (see the README's sweep
 section), resumable and on several processes or a dask cluster; or `dlnsim sweep status DIR`;
@@ -36,6 +36,14 @@ def add(sub, common) -> None:
                    help="run every chunk in this process on torch tensors on this device")
     p.add_argument("--figure", default=None, type=path, metavar="FILE",
                    help="with 'plot': the image to write (default DIR/phase_diagram.png)")
+    p.add_argument("--max-memory", type=number("a number of GiB > 0", 0.0, strict=True),
+                   default=2.0, help="refuse a sweep whose largest chunk or Dataset would "
+                   "take more (GiB, default 2)")
+    p.add_argument("--max-hours", type=number("a number of hours > 0", 0.0, strict=True),
+                   default=24.0, help="with --dry-run: exit 1 when the estimate is longer "
+                   "(default 24)")
+    p.add_argument("--yes", action="store_true",
+                   help="run (or pass the dry run) above --max-memory / --max-hours")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -53,18 +61,31 @@ def run(a) -> int:
     from dlnsim import sweep
 
     spec = sweep.read(a.spec)
+    max_memory = a.max_memory * 2**30
     if a.dry_run:
         d = sweep.dry_run(spec, a.workers)
         print(f"{d['members']} members in {d['chunks']} chunks on {d['workers']} workers; the "
               f"largest chunk holds about {d['chunk_memory_bytes'] / 2**20:.1f} MiB of "
-              f"results; estimated {d['estimated_seconds']:.1f} s (from one member of each "
-              "shape run here)")
+              f"results, the Dataset about {d['dataset_bytes'] / 2**20:.1f} MiB; estimated "
+              f"{d['estimated_seconds']:.1f} s (from one member of each shape run here"
+              + (", extrapolated from its progress in its first seconds)" if d["extrapolated"]
+                 else ")"))
+        over = [what for what, big in (
+            (f"memory above --max-memory {a.max_memory:g} GiB",
+             max(d["chunk_memory_bytes"], d["dataset_bytes"]) > max_memory),
+            (f"time above --max-hours {a.max_hours:g}",
+             d["estimated_seconds"] > a.max_hours * 3600)) if big]
+        if over and not a.yes:
+            print(f"dlnsim: this sweep would be refused: {' and '.join(over)}; shrink it, "
+                  "or pass --yes", file=sys.stderr)
+            return EXIT_FAILED
         return EXIT_OK
     if a.out is None:
         raise ValueError("--out DIR is required (the sweep's folder)")
     try:
         ds = sweep.run(spec, a.out, workers=a.workers, resume=a.resume, device=a.device,
-                       quiet=a.quiet, scheduler=a.scheduler, scheduler_file=a.scheduler_file)
+                       quiet=a.quiet, scheduler=a.scheduler, scheduler_file=a.scheduler_file,
+                       max_memory=max_memory, yes=a.yes)
     except sweep.SweepInterrupted as exc:
         print(f"dlnsim: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED

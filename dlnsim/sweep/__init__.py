@@ -16,6 +16,8 @@ import math
 import time
 from concurrent.futures import Executor
 
+import numpy as np
+
 from dlnsim import _validate as V
 from dlnsim.sweep import store
 from dlnsim.sweep.engine import SweepInterrupted, available_cpus, connect, execute, prepare
@@ -25,7 +27,8 @@ from dlnsim.sweep.store import NOT_RUN, load
 
 def run(spec, out, executor: Executor | None = None, *, workers: int | None = None,
         resume: bool = False, device: str | None = None, quiet: bool = True,
-        scheduler: str | None = None, scheduler_file: str | None = None):
+        scheduler: str | None = None, scheduler_file: str | None = None,
+        max_memory: float = 2.0 * 2**30, yes: bool = False):
     """Run a sweep into the folder ``out``; return its xarray Dataset (also in ``out/sweep.nc``).
 
     Parameters
@@ -50,6 +53,11 @@ def run(spec, out, executor: Executor | None = None, *, workers: int | None = No
     scheduler, scheduler_file
         A dask.distributed scheduler's address (``tcp://HOST:8786``) or file: its workers run
         the chunks (the ``dask`` extra).
+    max_memory
+        Bytes the largest chunk's results or the assembled Dataset may take (default 2 GiB):
+        a sweep above is refused before any work, naming the estimate, unless ``yes``.
+    yes
+        Run even above ``max_memory``.
 
     Returns
     -------
@@ -76,6 +84,9 @@ def run(spec, out, executor: Executor | None = None, *, workers: int | None = No
         from dlnsim import backends
 
         backends.get("torch", device)  # a clear error before any work without torch or GPU
+    sizes = sizes_of(read(spec))
+    if not yes:
+        _refuse_above(sizes, max_memory)
     spec, pending = prepare(spec, out, resume)
     client = None
     try:
@@ -105,55 +116,106 @@ def status(out) -> dict:
     return store.status(out)
 
 
-def dry_run(spec, workers: int | None = None, pilot: bool = True) -> dict:
-    """What a sweep would do: members, chunks, the largest chunk's memory, and an estimate of
-    its time.
+def sizes_of(spec: Spec) -> dict:
+    """``{"chunk_memory_bytes", "dataset_bytes"}``: what the largest chunk's results and the
+    assembled Dataset take, counted arithmetically (nothing is built).
 
     Parameters
     ----------
-    spec
-        As in :func:`run`.
-    workers : int, optional
-        The workers to divide the work by (default: every CPU this process may use).
-    pilot : bool
-        Time one member of each shape here, in full, and extrapolate; without it the estimate
-        is NaN.
+    spec : Spec
 
     Returns
     -------
     dict
-        ``members``, ``chunks``, ``workers``, ``chunk_memory_bytes``, ``estimated_seconds``.
     """
     from dlnsim.solve.options import memory_estimate
+
+    task = spec.make_task()
+    points = len(spec.times)
+    modes = min(task.target.shape)
+    # chunks group the members of one shape (depth, width): the largest holds chunk_size of
+    # them, or all of one shape when fewer (counted, never enumerated)
+    per_shape = spec.size // (len(spec.grid["depth"]) * len(spec.grid["width"]))
+    members = min(spec.time["chunk_size"], per_shape)
+    memory = 0.0
+    for depth in spec.grid["depth"]:
+        for width in spec.grid["width"]:
+            widths = spec.widths(depth, width, task)
+            params = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+            memory = max(memory, memory_estimate(points, members, params,
+                                                 widths[0] * widths[-1]))
+    # per member: the series (loss, test loss, drift) and mode strengths over time, three
+    # scalars and a status in float64, and a message of at most 200 characters
+    dataset = float(spec.size) * (8 * (points * (3 + modes) + 4) + 200)
+    return {"chunk_memory_bytes": memory, "dataset_bytes": dataset}
+
+
+def _refuse_above(sizes: dict, max_memory: float) -> None:
+    V.positive(max_memory, "max_memory")
+    for key, what in (("chunk_memory_bytes", "the largest chunk's results"),
+                      ("dataset_bytes", "the assembled Dataset")):
+        if sizes[key] > max_memory:
+            raise ValueError(f"{what} would take about {sizes[key] / 2**30:.3g} GiB, above "
+                             f"max_memory = {max_memory / 2**30:.3g} GiB (--max-memory); "
+                             "shrink the grid, save fewer time.points, or pass --yes "
+                             "(yes=True)")
+
+
+def dry_run(spec, workers: int | None = None, pilot: bool = True,
+            pilot_seconds: float = 2.0) -> dict:
+    """What a sweep would take, without running it: members, chunks, the memory of the largest
+    chunk and of the Dataset, and (``pilot``) the time from one member of each shape, each run
+    for at most ``pilot_seconds`` and extrapolated from the save times it reached.
+
+    Parameters
+    ----------
+    spec
+        As for :func:`run`.
+    workers : int, optional
+        The workers to divide the work by (default: every CPU this process may use).
+    pilot : bool
+        Time one member of each shape.
+    pilot_seconds : float
+        The most each pilot member runs (its time is extrapolated from its progress).
+
+    Returns
+    -------
+    dict
+        ``members``, ``chunks``, ``workers``, ``chunk_memory_bytes``, ``dataset_bytes``,
+        ``estimated_seconds`` (NaN without a pilot) and ``extrapolated`` (whether a pilot
+        member hit its cap).
+    """
+    from dlnsim.solve import Limits
     from dlnsim.sweep.chunk import run_chunk
 
     spec = read(spec)
     chunks = spec.chunks()
     workers = available_cpus() if workers is None else V.positive_int(workers, "workers")
-    task = spec.make_task()
-    points = len(spec.times)
-    per_shape, memory = {}, 0.0
+    V.positive(pilot_seconds, "pilot_seconds")
+    per_shape = {}
     for c in chunks:
         p = spec.point(c[0])
-        widths = spec.widths(p["depth"], p["width"], task)
-        params = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-        memory = max(memory, memory_estimate(points, len(c), params,
-                                             widths[0] * widths[-1]))
         per_shape.setdefault((p["depth"], p["width"]), c[0])
-    seconds = math.nan
+    seconds, extrapolated = math.nan, False
     if pilot:
         lone = {}
+        n_t = len(spec.times)
         for shape, member in per_shape.items():
             one = Spec(spec.name, spec.task, {a: (spec.point(member)[a],) for a in AXES},
                        spec.init, {**spec.time, "chunk_size": 1})
             t0 = time.perf_counter()
-            run_chunk(one, 0)
-            lone[shape] = time.perf_counter() - t0
+            r = run_chunk(one, 0, limits=Limits(max_seconds=pilot_seconds))
+            took = time.perf_counter() - t0
+            reached = int(np.sum(np.isfinite(r["loss"][0])))  # save points reached
+            if r["status"][0] == -1 and "time limit" in str(r["message"][0]):
+                extrapolated = True  # the member's pace over the saves it reached
+                took *= (n_t - 1) / max(reached - 1, 1)
+            lone[shape] = took
         work = sum(len(c) * lone[(spec.point(c[0])["depth"], spec.point(c[0])["width"])]
                    for c in chunks)
         seconds = work / max(1, min(workers, len(chunks)))
     return {"members": spec.size, "chunks": len(chunks), "workers": workers,
-            "chunk_memory_bytes": memory, "estimated_seconds": seconds}
+            **sizes_of(spec), "estimated_seconds": seconds, "extrapolated": extrapolated}
 
 
 __all__ = ["AXES", "NOT_RUN", "Spec", "SpecError", "SweepInterrupted", "dry_run", "load",

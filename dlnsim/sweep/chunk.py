@@ -39,8 +39,8 @@ def half_time(t: np.ndarray, loss: np.ndarray) -> float:
     return crossing_time(t, -loss, -0.5 * loss[0])
 
 
-def run_chunk(spec: Spec, chunk: int, backend: str = "numpy", device: str | None = None
-              ) -> dict:
+def run_chunk(spec: Spec, chunk: int, backend: str = "numpy", device: str | None = None,
+              limits=None) -> dict:
     """Run chunk ``chunk`` of ``spec``; return its members' series (NaN after a member stops)
     and scalars as numpy arrays, with the members' flat grid indices under ``"member"``."""
     t0 = _time.perf_counter()
@@ -60,7 +60,7 @@ def run_chunk(spec: Spec, chunk: int, backend: str = "numpy", device: str | None
                             method=tm["method"],
                             solver=None if tm["method"] == "discrete" else tm["solver"],
                             rtol=tm["rtol"], atol=tm["atol"], dt=tm["dt"], quiet=True,
-                            backend=backend, device=device)
+                            backend=backend, device=device, limits=limits)
     valid = ens.valid
     n_out, n_in = task.target.shape
     modes = min(n_out, n_in)
