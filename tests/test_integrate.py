@@ -500,3 +500,19 @@ def test_a_network_whose_gauss_newton_matrix_underflows_is_refused_up_front():
         simulate(net, task, rules.gd(), [0.0, 1.0], quiet=True, atol=1e-10)
     small = Network.aligned(np.diag([1.0, 0.5]), np.full((2, 20), 0.3), widths=(2,) * 21)
     assert simulate(small, task, rules.ngd(2), [0.0, 0.1], quiet=True).success
+
+
+def test_overflowing_trial_steps_leak_no_numpy_warnings_and_the_run_says_why_it_stopped():
+    """Depth 12 at scale 2 under GD: the map is ~1e7 and the field overflows float64 at the
+    solver's trial points. Those are handled (rejected, or the run stopped with a message), so
+    numpy's RuntimeWarnings must not reach the user (17 did before)."""
+    import warnings
+
+    net = Network.random((4,) * 13, scale=2.0, seed=0)
+    task = Task.teacher_student(n=4, rank=2, seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        traj = simulate(net, task, rules.gd(), np.linspace(0, 1, 3), quiet=True,
+                        limits=dlnsim.Limits(max_seconds=2.0))
+    assert [str(w.message) for w in caught] == []
+    assert traj.status == dlnsim.Status.FAILED and traj.message

@@ -100,6 +100,7 @@ class Run:
         self.nxt = np.ones(b, dtype=np.int64)  # each member's next save index
         self.steps = np.zeros(b, dtype=np.int64)
         self.window_start = self.now.copy()
+        self.lost = np.zeros(b, dtype=np.int64)  # trial steps not finite, this stall window
         self.evals = np.zeros(b, dtype=np.int64)
         self.nfev = 0
         self.state = None  # the stepper's state rows (e.g. its first-same-as-last stage)
@@ -210,9 +211,11 @@ class Run:
             if self.steps[m] % STALL_WINDOW == 0:
                 advance = self.now[m] - self.window_start[m]
                 if advance < lim.min_step * self.span:
-                    self.stop(m, Status.FAILED, stall_message(advance, self.now[m], self.hint))
+                    self.stop(m, Status.FAILED, stall_message(advance, self.now[m], self.hint,
+                                                              int(self.lost[m])))
                     continue
                 self.window_start[m] = self.now[m]
+                self.lost[m] = 0
             if self.steps[m] >= lim.max_steps:
                 self.stop(m, Status.FAILED, max_steps_message(lim.max_steps, when))
                 continue
@@ -302,6 +305,7 @@ def advance(stepper, controller, run: Run) -> None:
         accept = controller.adapt(act, h, y, out.y, out.error)  # True: every step is taken
     if out.finite is not None:
         bad = ~out.finite
+        run.lost[act[bad]] += 1
         # a failed try is retried shorter until the step no longer moves t (or underflows):
         # then the field fails at the state itself, not at an overshooting trial point
         for j in np.flatnonzero(bad & ((h <= SHORTEST * np.abs(now)) | (h < TINIEST))):
@@ -331,18 +335,10 @@ def integrate(stepper, controller, run: Run) -> Result:
     """Drive ``stepper`` with ``controller`` until every member has reached the last save
     time or stopped."""
     try:
-        try:
-            start(stepper, controller, run)
-            while run.running().size:
-                advance(stepper, controller, run)
-                run.clock()
-        except Diverged as exc:
-            act = np.flatnonzero(run.active)
-            run.stop(act, Status.DIVERGED, non_finite_message(run.when(exc.t)))
-        except ArithmeticError as exc:
-            act = np.flatnonzero(run.active)
-            when = run.when(float(run.now[act].min())) if act.size else ""
-            run.stop(act, Status.FAILED, field_failed_message(when, exc))
+        # non-finite values are handled explicitly (trial steps rejected, states stopped), so
+        # numpy's overflow warnings would only repeat them to the user
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            _drive(stepper, controller, run)
     except KeyboardInterrupt:
         if _RERAISE[0]:
             run.bar.close()
@@ -352,3 +348,19 @@ def integrate(stepper, controller, run: Run) -> Result:
             run.stop(act, Status.INTERRUPTED,
                      interrupted_message(run.when(float(run.now[act].min()))))
     return run.result()
+
+
+def _drive(stepper, controller, run: Run) -> None:
+    """Step until done; a field that fails at a state stops every running member."""
+    try:
+        start(stepper, controller, run)
+        while run.running().size:
+            advance(stepper, controller, run)
+            run.clock()
+    except Diverged as exc:
+        act = np.flatnonzero(run.active)
+        run.stop(act, Status.DIVERGED, non_finite_message(run.when(exc.t)))
+    except ArithmeticError as exc:
+        act = np.flatnonzero(run.active)
+        when = run.when(float(run.now[act].min())) if act.size else ""
+        run.stop(act, Status.FAILED, field_failed_message(when, exc))

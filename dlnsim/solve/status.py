@@ -34,8 +34,14 @@ def non_finite_message(when: str) -> str:
     return f"diverged: the state or velocity became non-finite at {when}"
 
 
-def stall_message(advance: float, t: float, hint: str = "") -> str:
-    """A run whose last ``STALL_WINDOW`` steps advanced time by only ``advance`` (``FAILED``)."""
+def stall_message(advance: float, t: float, hint: str = "", lost: int = 0) -> str:
+    """A run whose last ``STALL_WINDOW`` steps advanced time by only ``advance`` (``FAILED``);
+    ``lost`` trial steps of that window were not finite."""
+    if lost:
+        return (f"step size underflow: {STALL_WINDOW} steps advanced t by only {advance:.3g} "
+                f"up to t = {t:.6g}, and {lost} trial steps overflowed float64: the run heads "
+                f"where its products are not representable (weights growing without bound?); "
+                f"a smaller lr, damping or a smaller start may help")
     return (f"step size underflow: {STALL_WINDOW} steps advanced t by only {advance:.3g} up to "
             f"t = {t:.6g}; the vector field is singular, discontinuous or stiff here"
             + (f" ({hint})" if hint else ""))
