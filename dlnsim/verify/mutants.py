@@ -351,9 +351,10 @@ BY_NAME: dict[str, Mutant] = {m.name: m for m in MUTANTS}
 
 
 def matrix(claims=None, mutants=MUTANTS, quiet: bool = True, workers: int | None = 1,
-           threads_per_worker: int | None = None) -> dict[str, dict[str, bool]]:
+           threads_per_worker: int | None = None,
+           timeout: float | None = None) -> dict[str, dict[str, bool]]:
     """``caught[mutant][claim]``: whether each claim fails under each mutant
     (:func:`dlnsim.verify.runner.matrix`; one process unless ``workers`` says otherwise)."""
     from dlnsim.verify.runner import matrix as run_matrix
 
-    return run_matrix(claims, mutants, quiet, workers, threads_per_worker)
+    return run_matrix(claims, mutants, quiet, workers, threads_per_worker, timeout)

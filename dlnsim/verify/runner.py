@@ -69,7 +69,8 @@ def _run_claim(cid: str, origin: str, timeout: float | None = None) -> CheckResu
     return None if c is None else c.run(timeout)
 
 
-def _run_mutant(name: str, claims: tuple[tuple[str, str], ...]) -> dict[str, bool] | None:
+def _run_mutant(name: str, claims: tuple[tuple[str, str], ...],
+                timeout: float | None = None) -> dict[str, bool] | None:
     """In a worker: ``{claim: caught}`` under mutant ``name`` (None if a claim is missing)."""
     from dlnsim.verify import mutants
 
@@ -77,7 +78,7 @@ def _run_mutant(name: str, claims: tuple[tuple[str, str], ...]) -> dict[str, boo
     if any(c is None for c in mine):
         return None
     with mutants.applied(mutants.BY_NAME[name]):
-        return {c.id: not c.run().passed for c in mine}
+        return {c.id: not c.run(timeout).passed for c in mine}
 
 
 def _workers_load(n_threads: int, claims: list[Claim]) -> dict:
@@ -154,8 +155,8 @@ def run(only: str | None = None, quiet: bool = True, builtin: bool = True,
 
 
 def matrix(claims: list[Claim] | None = None, mutants=None, quiet: bool = True,
-           workers: int | None = None,
-           threads_per_worker: int | None = None) -> dict[str, dict[str, bool]]:
+           workers: int | None = None, threads_per_worker: int | None = None,
+           timeout: float | None = None) -> dict[str, dict[str, bool]]:
     """``caught[mutant][claim]``: whether each claim fails under each mutant, one mutant per
     worker task (see :func:`run` for ``workers`` and ``threads_per_worker``).
 
@@ -169,6 +170,8 @@ def matrix(claims: list[Claim] | None = None, mutants=None, quiet: bool = True,
         Hide the progress bar.
     workers, threads_per_worker : int, optional
         As for :func:`run`.
+    timeout : float, optional
+        As for :func:`run` (a claim that runs past it under a mutant counts as catching it).
 
     Returns
     -------
@@ -195,12 +198,12 @@ def matrix(claims: list[Claim] | None = None, mutants=None, quiet: bool = True,
 
         todo = mutants
         if n_workers > 1:
-            todo = _pool.run_tasks(list(mutants), _run_mutant, lambda m: (m.name, ids),
+            todo = _pool.run_tasks(list(mutants), _run_mutant, lambda m: (m.name, ids, timeout),
                                    n_workers, finish, **_workers_load(n_threads, claims))
         with threads.using(n_threads), threads.limit(threads=n_threads):
             for m in todo:
                 with M.applied(m):
-                    finish(m, {c.id: not c.run().passed for c in claims})
+                    finish(m, {c.id: not c.run(timeout).passed for c in claims})
     return {m.name: caught[m.name] for m in mutants}
 
 
