@@ -605,3 +605,28 @@ def test_the_counted_chunk_memory_equals_the_largest_enumerated_chunk():
                                              sum(a * b for a, b in zip(w[:-1], w[1:])),
                                              w[0] * w[-1]))
         assert sweep.sizes_of(spec)["chunk_memory_bytes"] == want
+
+
+def test_a_script_that_runs_a_sweep_without_the_main_guard_is_refused_before_any_work(
+        tmp_path):
+    """Workers import the main script: at its top level, sweep.run would run again in each
+    of them. It is refused at once, naming the line; under the guard the same call runs."""
+    import subprocess
+    import sys
+
+    call = ('sweep.run({"task": {"kind": "teacher_student", "n": 3, "rank": 1}, '
+            '"grid": {"seeds": 2}, "time": {"t_end": 1.0, "points": 3, "chunk_size": 1}}, '
+            '"out", workers=2)')
+    bare = tmp_path / "bare.py"
+    bare.write_text(f"from dlnsim import sweep\nprint('start')\n{call}\n")
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text(f"from dlnsim import sweep\n\nif __name__ == '__main__':\n    {call}\n"
+                       f"    print('finished')\n")
+    r = subprocess.run([sys.executable, str(bare)], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 1 and r.stdout.count("start") == 1
+    assert "called at the top level of bare.py (line 3)" in r.stderr
+    assert not (tmp_path / "out").exists()
+    r = subprocess.run([sys.executable, str(guarded)], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and "finished" in r.stdout, r.stderr

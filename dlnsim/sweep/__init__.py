@@ -13,6 +13,7 @@ stopped; the engines are in :mod:`dlnsim.sweep.engine`.
 from __future__ import annotations
 
 import math
+import os
 import time
 from concurrent.futures import Executor
 
@@ -69,6 +70,9 @@ def run(spec, out, executor: Executor | None = None, *, workers: int | None = No
     ------
     SweepInterrupted
         On Ctrl-C, after keeping every finished chunk.
+    RuntimeError
+        A call at the top level of the main script, outside ``if __name__ == "__main__":``
+        (the local pool's worker processes import the script and would run it again).
     ValueError, TypeError
         Bad arguments, a spec error naming its key, or an ``out`` that holds something else,
         before any work.
@@ -87,6 +91,8 @@ def run(spec, out, executor: Executor | None = None, *, workers: int | None = No
     sizes = sizes_of(read(spec))
     if not yes:
         _refuse_above(sizes, max_memory)
+    if executor is None and device is None and scheduler is None and scheduler_file is None:
+        _check_main_guard()  # the local pool's workers import the main script
     spec, pending = prepare(spec, out, resume)
     client = None
     try:
@@ -98,6 +104,51 @@ def run(spec, out, executor: Executor | None = None, *, workers: int | None = No
         if client is not None:
             client.close()
     return store.write_dataset(out, spec)
+
+
+def _check_main_guard() -> None:
+    """Refuse a call made at the top level of the main script, outside ``if __name__ ==
+    "__main__":``: each worker process imports that script, and would run it (and the
+    sweep) again."""
+    import ast
+    import inspect
+    import sys
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None or not os.path.isfile(path):
+        return  # an interactive session or a notebook: workers do not re-run it
+    frame = inspect.currentframe()
+    while frame is not None and frame.f_globals is not vars(main):
+        frame = frame.f_back
+    if frame is None or frame.f_code.co_name != "<module>":
+        return  # called from a function: the script defines it, the guard calls it
+    line = frame.f_lineno
+    try:
+        with open(path, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read())
+    except (OSError, SyntaxError, ValueError):
+        return
+    for node in tree.body:
+        if node.lineno <= line <= (node.end_lineno or node.lineno):
+            if isinstance(node, ast.If) and _is_main_test(node.test):
+                return
+            raise RuntimeError(
+                f"dlnsim.sweep.run is called at the top level of {os.path.basename(path)} "
+                f"(line {line}): each worker process imports the script and would run it "
+                f"again; put the call under `if __name__ == \"__main__\":`")
+
+
+def _is_main_test(test) -> bool:
+    import ast
+
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [x.id for x in sides if isinstance(x, ast.Name)]
+    values = [x.value for x in sides if isinstance(x, ast.Constant)]
+    return names == ["__name__"] and values == ["__main__"]
 
 
 def status(out) -> dict:
