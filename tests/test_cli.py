@@ -16,6 +16,11 @@ from dlnsim import Limits, Network, Status, Task, Trajectory, rules, simulate
 from dlnsim.cli import main
 
 
+def sigint_default() -> None:
+    """In a child before exec: SIGINT back to its default disposition."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run(argv, capsys):
     rc = main(argv)
     out = capsys.readouterr()
@@ -255,15 +260,22 @@ def test_sigint_to_the_installed_command_keeps_the_partial_run(tmp_path):
     one; save points every 0.05 time units): exit 130, one line on stderr, the file holds the
     save points reached."""
     out = tmp_path / "s.npz"
+    # the child's SIGINT is reset to the default: a background job of a non-interactive shell
+    # inherits it ignored, and Python then never turns it into KeyboardInterrupt
     proc = subprocess.Popen([sys.executable, "-m", "dlnsim", "simulate", "--widths",
                              "16,16,16,16", "--t-end", "200", "--points", "4001", "--quiet",
                              "--out", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while _cpu_seconds(proc.pid) < 6.0 and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
+    try:
+        deadline = time.time() + 120
+        while _cpu_seconds(proc.pid) < 6.0 and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:  # never leave the child running, whatever failed above
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, stderr
     assert stderr.count("\n") == 1 and "Traceback" not in stderr
     saved = Trajectory.load(out)

@@ -147,16 +147,23 @@ def test_ctrl_c_keeps_finished_claims_exits_130_and_leaves_no_process(tmp_path):
     forkserver too): one line, exit 130, the claim that finished printed, nothing left."""
     marker = tmp_path / "fast.done"
     (tmp_path / "slow.py").write_text(SLOW_CLAIMS.format(marker=str(marker)))
+    from tests.test_cli import sigint_default
+
     proc = subprocess.Popen([sys.executable, "-m", "dlnsim", "verify", "--workers", "2",
                              "--quiet", "--no-builtin", "--claims", "slow.py"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    deadline = time.time() + 60
-    while not marker.exists() and time.time() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.5)  # the result travels back to the parent
-    os.killpg(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+                            start_new_session=True, preexec_fn=sigint_default)
+    try:
+        deadline = time.time() + 60
+        while not marker.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # the result travels back to the parent
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:  # never leave the group running, whatever failed above
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     assert proc.returncode == 130, (out, err)
     assert err == "dlnsim: interrupted after 1 of 2 claims; the table above shows those\n"
     assert "mine.fast" in out and "mine.slow" not in out
