@@ -281,3 +281,63 @@ def test_damaged_or_foreign_trajectory_files_are_refused_naming_the_file(tmp_pat
     with pytest.raises(ValueError, match=f"{huge}.*field 'loss' (declares an array too large|"
                                          f"is damaged)"):
         Trajectory.load(huge)
+
+
+def _half_then_fail(target):
+    """Write a few bytes to ``target`` (a file object or a path), then fail like a full disk."""
+    if hasattr(target, "write"):
+        target.write(b"half a file" if "b" in getattr(target, "mode", "b") else "half a file")
+    else:
+        with open(target, "wb") as fh:
+            fh.write(b"half a file")
+    raise OSError(28, "No space left on device (planted)")
+
+
+@pytest.mark.parametrize("writer", ["trajectory", "claims json", "sweep chunk", "figure"])
+def test_a_write_that_fails_half_way_leaves_the_old_file_intact(tmp_path, monkeypatch, writer):
+    """Each writer goes through the atomic writer: a failure inside its serializer (a full
+    disk, half way) raises, leaves the previous file byte for byte, and no temporary file."""
+    from matplotlib.figure import Figure
+
+    from dlnsim import plots, verify
+    from dlnsim.sweep import store
+
+    traj = simulate(Network.random((2, 3, 2), scale=0.5, seed=0), Task(np.eye(2)), rules.gd(),
+                    [0.0, 0.5], quiet=True)
+    if writer == "trajectory":
+        path = tmp_path / "t.npz"
+        traj.save(path)
+        monkeypatch.setattr(_io.np, "savez", lambda fh, **a: _half_then_fail(fh))
+
+        def write():
+            traj.save(path)
+    elif writer == "claims json":
+        path = tmp_path / "r.json"
+        results = verify.run("wd.l2_vs_decay", workers=1)
+        verify.write_json(results, str(path))
+        monkeypatch.setattr(_io.json, "dump", lambda doc, fh, **k: _half_then_fail(fh))
+
+        def write():
+            verify.write_json(results, str(path))
+    elif writer == "sweep chunk":
+        (tmp_path / "chunks").mkdir()
+        path = tmp_path / "chunks" / "00000.npz"
+        store.write_chunk(str(tmp_path), 0, {"member": np.arange(2)})
+        monkeypatch.setattr(_io.np, "savez", lambda fh, **a: _half_then_fail(fh))
+
+        def write():
+            store.write_chunk(str(tmp_path), 0, {"member": np.arange(3)})
+    else:
+        path = tmp_path / "f.png"
+        fig = Figure()
+        fig.add_subplot().plot([0, 1])
+        plots.save(fig, str(path))
+        monkeypatch.setattr(Figure, "savefig", lambda self, tmp, **k: _half_then_fail(tmp))
+
+        def write():
+            plots.save(fig, str(path))
+    old = path.read_bytes()
+    with pytest.raises(OSError, match="planted"):
+        write()
+    assert path.read_bytes() == old
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]

@@ -18,7 +18,7 @@ import zipfile
 
 import numpy as np
 
-from dlnsim._io import atomic_write, write_json
+from dlnsim._io import atomic_write, write_json, write_npz
 from dlnsim.sweep.spec import AXES, Spec, read
 
 NOT_RUN = -2  # status of a member whose chunk failed or has not run
@@ -66,11 +66,7 @@ def update_meta(out: str, **values) -> None:
 
 
 def write_chunk(out: str, chunk: int, result: dict) -> None:
-    def save(tmp):
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **result)
-
-    atomic_write(_chunk_path(out, chunk), save)
+    write_npz(_chunk_path(out, chunk), result)  # atomic: a half-written chunk never exists
     failed = _chunk_path(out, chunk, ".failed.json")
     if os.path.exists(failed):
         os.unlink(failed)
