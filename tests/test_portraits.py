@@ -211,3 +211,19 @@ def test_cli_portrait_bad_input_is_one_line_and_exit_2(argv, match, capsys, tmp_
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and match in err
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_portrait_whose_trajectories_all_stop_at_once_exits_1_and_says_why(tmp_path, capsys):
+    """Its only trajectory starts where the velocity overflows: the image is written, but the
+    command says which trajectory stopped, when and why, and exits 1; with a second, healthy
+    trajectory it exits 0 and still names the one that stopped."""
+    from dlnsim.cli import main
+
+    out = str(tmp_path / "p.png")
+    assert main(["portrait", "--start", "1e100,1e100", "--out", out, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "trajectory 1 (from 1e+100, 1e+100) stopped at t = 0 of 12" in err
+    assert "the strengths are too large" in err
+    assert main(["portrait", "--start", "1e100,1e100", "--start", "0.5,0.3", "--out", out,
+                 "--quiet"]) == 0
+    assert "trajectory 1 (from 1e+100" in capsys.readouterr().err

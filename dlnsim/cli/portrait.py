@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 from dlnsim.cli.args import (
+    EXIT_FAILED,
     EXIT_OK,
     add_rule_flags,
     count,
@@ -88,7 +91,12 @@ def run(a) -> int:
         print(f"wrote {a.out}: {pp.rule.name}, d = {a.depth}, {pp.plane.kind} "
               f"{tuple(pp.plane.axes)}; {law}; {len(pp.fixed_points)} fixed point(s)"
               + (f"; data in {a.data}" if a.data else ""))
-    return EXIT_OK
+    stopped = [(k, r) for k, r in enumerate(pp.trajectories) if int(r.status) != 0]
+    for k, r in stopped:  # a trajectory cut short is drawn short: say so, and why
+        start = ", ".join(f"{x:g}" for x in r.sigma[0].ravel())
+        print(f"dlnsim: trajectory {k + 1} (from {start}) stopped at t = {r.t[-1]:g} of "
+              f"{a.t_end:g}: {r.message}", file=sys.stderr)
+    return EXIT_FAILED if stopped and len(stopped) == len(pp.trajectories) else EXIT_OK
 
 
 def _flag_names(message: str) -> str:

@@ -206,11 +206,14 @@ def _representable(xp, out, s):
     -1 and this message)."""
     top = float(xp.max(xp.abs(out))) if math.prod(out.shape) else 0.0
     if not top <= MAX_SPEED:  # NaN too
+        jmax = float(xp.max(xp.abs(s.jacobian)))
+        why = (f"the Jacobian j_i (max |j_i| = {jmax:.3g}) is too small for ||j||^{{-2/q}}; "
+               f"start from larger strengths, raise q, or follow the map instead "
+               f"(modes.simulate_map)" if jmax < 1 else
+               f"the strengths are too large (max |j_i| = {jmax:.3g}); start from smaller ones")
         raise ArithmeticError(
             f"the singular-mode velocity ({top:.3g}) is beyond what float64 and an ODE "
-            f"solver's error norm can hold (|v| <= {MAX_SPEED:g}) at these strengths: the "
-            f"Jacobian j_i is too small for ||j||^{{-2/q}}; start from larger strengths, raise "
-            f"q, or follow the map instead (modes.simulate_map)")
+            f"solver's error norm can hold (|v| <= {MAX_SPEED:g}) at these strengths: {why}")
     zero = xp.all(s.jacobian == 0, axis=-1)  # a mode at a saddle (or underflowed)
     if bool(xp.any(zero)) and bool(xp.any(zero & xp.all(s.weights[0] != 0, axis=-1))):
         raise ArithmeticError(
