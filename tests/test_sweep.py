@@ -630,3 +630,10 @@ def test_a_script_that_runs_a_sweep_without_the_main_guard_is_refused_before_any
     r = subprocess.run([sys.executable, str(guarded)], cwd=tmp_path, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0 and "finished" in r.stdout, r.stderr
+    # python -m dlnsim: a package's __main__ is never imported by the workers, so it passes
+    spec = _toml(tmp_path, "[task]\nn = 3\n[grid]\nseeds = 2\n[time]\nt_end = 1.0\n"
+                           "chunk_size = 1\n")
+    r = subprocess.run([sys.executable, "-m", "dlnsim", "sweep", spec, "--out", "by_m",
+                        "--workers", "2", "--quiet"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr

@@ -118,6 +118,9 @@ def _check_main_guard() -> None:
     path = getattr(main, "__file__", None)
     if path is None or not os.path.isfile(path):
         return  # an interactive session or a notebook: workers do not re-run it
+    name = getattr(getattr(main, "__spec__", None), "name", None) or ""
+    if name.endswith("__main__"):
+        return  # ``python -m package``: multiprocessing does not import a package's __main__
     frame = inspect.currentframe()
     while frame is not None and frame.f_globals is not vars(main):
         frame = frame.f_back
