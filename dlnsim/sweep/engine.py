@@ -143,9 +143,11 @@ def execute(spec: Spec, out: str, pending: list[int], executor: Executor | None 
                 queue, todo, inflight = todo, [], {}
                 try:
                     while queue or inflight:
-                        while queue and len(inflight) < limit:
-                            c = queue.pop(0)
-                            inflight[pool.submit(_work, spec, c, backend, device)] = c
+                        # a worker cut half-way through its start prints a traceback
+                        with _pool.sigint_deferred() if own_pool else nullcontext():
+                            while queue and len(inflight) < limit:
+                                c = queue.pop(0)
+                                inflight[pool.submit(_work, spec, c, backend, device)] = c
                         finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
                         for fut in finished:
                             c = inflight.pop(fut)
