@@ -6,27 +6,34 @@ closed forms, conservation laws and dense references. The layout and the convent
 the README's architecture section.
 """
 
-from dlnsim import curvature, modes, rules, symbolic, threads
 from dlnsim._version import __version__
-from dlnsim.integrate import simulate, simulate_ensemble
-from dlnsim.network import Network
-from dlnsim.solve import Limits, Status
-from dlnsim.task import Task
-from dlnsim.threads import set_threads
-from dlnsim.trajectory import Ensemble, Trajectory
 
 __all__ = ["Ensemble", "Limits", "Network", "Status", "Task", "Trajectory", "__version__",
            "curvature", "modes", "rules", "set_threads", "simulate", "simulate_ensemble",
            "symbolic", "threads"]
 
-_LAZY_MODULES = ("sweep", "testing", "plots", "verify")  # heavier imports, on first use
+# Everything is imported on first use: ``import dlnsim`` costs nothing, so the command line
+# can catch a Ctrl-C during its imports, and a script pays only for what it uses.
+_NAMES = {"Ensemble": "trajectory", "Trajectory": "trajectory", "Limits": "solve",
+          "Status": "solve", "Network": "network", "Task": "task", "simulate": "integrate",
+          "simulate_ensemble": "integrate", "set_threads": "threads"}
+_MODULES = ("curvature", "modes", "rules", "symbolic", "threads", "sweep", "testing", "plots",
+            "verify")
 
 
 def __getattr__(name: str):
-    """``dlnsim.sweep``, ``dlnsim.testing``, ``dlnsim.plots`` and ``dlnsim.verify`` on first
-    use."""
-    if name in _LAZY_MODULES:
-        import importlib
+    """Every public name and submodule, imported on first use (then cached here)."""
+    import importlib
 
-        return importlib.import_module(f"dlnsim.{name}")
-    raise AttributeError(f"module 'dlnsim' has no attribute {name!r}")
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f"dlnsim.{_NAMES[name]}"), name)
+    elif name in _MODULES:
+        value = importlib.import_module(f"dlnsim.{name}")
+    else:
+        raise AttributeError(f"module 'dlnsim' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__) | set(_MODULES))

@@ -1,3 +1,3 @@
-from dlnsim.cli import main
+from dlnsim._entry import main
 
 raise SystemExit(main())

@@ -166,6 +166,42 @@ def stop(pool: ProcessPoolExecutor) -> None:
         p.join(timeout=5)
     pool.shutdown(wait=True, cancel_futures=True)
     gc.collect()  # the executor's queues sit in reference cycles: release their semaphores
+    _stop_forkserver()
+
+
+def _stop_forkserver() -> None:
+    """End the forkserver and any worker it was still starting: a Ctrl-C while a worker
+    starts can leave that worker waiting on a pipe, and the forkserver waiting on it, after
+    this process has gone (the next pool starts a new forkserver)."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    if not pid:
+        return
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            children = [int(c) for c in fh.read().split()]
+    except OSError:  # not Linux, or already gone
+        children = []
+    for child in children:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except OSError:
+            pass
+    try:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+    server._forkserver_pid = None
+    server._forkserver_address = None
+    if getattr(server, "_forkserver_alive_fd", None) is not None:
+        try:
+            os.close(server._forkserver_alive_fd)
+        except OSError:
+            pass
+        server._forkserver_alive_fd = None
 
 
 __all__ = ["THREAD_VARS", "available_cpus", "init_worker", "local_pool", "one_thread_env",

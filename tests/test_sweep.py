@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -637,3 +638,44 @@ def test_a_script_that_runs_a_sweep_without_the_main_guard_is_refused_before_any
                         "--workers", "2", "--quiet"], cwd=tmp_path, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def _alive_in_session(sid: int) -> list[str]:
+    """Processes of session ``sid`` that are still running (zombies excluded)."""
+    import subprocess
+
+    ps = subprocess.run(["ps", "-o", "stat=,args=", "-g", str(sid)], capture_output=True,
+                        text=True).stdout
+    return [line for line in ps.splitlines() if line.strip() and not line.startswith("Z")]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups and /proc")
+@pytest.mark.parametrize("delay", [0.2, 0.6, 1.0])
+def test_ctrl_c_at_any_moment_of_start_up_is_one_line_and_leaves_nothing(tmp_path, delay):
+    """A terminal's Ctrl-C reaches the whole group: during the imports, the forkserver's start
+    or the workers' start. Each time: exit 130 (or 0 if the sweep already finished), at most
+    one line on stderr, no traceback, and no process of the session left running."""
+    import subprocess
+
+    from tests.test_cli import sigint_default
+
+    spec = _toml(tmp_path, "[task]\nn = 4\nrank = 2\n[grid]\nseeds = 8\n[time]\nt_end = 2.0\n"
+                           "points = 5\nchunk_size = 1\n")
+    proc = subprocess.Popen([sys.executable, "-m", "dlnsim", "sweep", spec, "--out", "out",
+                             "--quiet", "--workers", "2"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=sigint_default)
+    try:
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode in (0, 130), err
+    assert "Traceback" not in err and err.count("\n") <= 1, err
+    deadline = time.time() + 10
+    while _alive_in_session(proc.pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _alive_in_session(proc.pid)

@@ -173,10 +173,11 @@ def execute(spec: Spec, out: str, pending: list[int], executor: Executor | None 
                             todo += queue
                             queue = []
                 except BaseException:
-                    for fut in inflight:
-                        fut.cancel()
-                    if own_pool:
+                    if own_pool:  # stop() ends the processes, then cancels what is queued
                         _pool.stop(pool)
+                    else:
+                        for fut in inflight:
+                            fut.cancel()
                     raise
                 if own_pool:
                     pool.shutdown(wait=True)
