@@ -170,3 +170,149 @@ def test_the_cli_never_shows_a_traceback(pairs):
         fields = line.split()
         if len(fields) == 4 and fields[0] != "status":
             assert all(math.isfinite(float(x)) for x in fields), line
+
+
+# -- sweep specs, chunk files and users' claim files -------------------------------------------
+SPEC_VALUES = [None, 0, -1, 1, 2, 3, 1.5, 1e200, 1e-240, float("inf"), float("nan"), "x", "",
+               True, False, [], [1.0], [0.0], [2, 2], [1e200], [[1.0]], {"a": 1}]
+SPEC_KEYS = {
+    "task": ["kind", "n", "rank", "noise", "samples", "seed", "singular_values", "target",
+             "input_cov", "bogus"],
+    "grid": ["q", "block_diagonal", "damping", "weight_decay", "l2", "clip", "depth", "width",
+             "scale", "lr", "seeds", "bogus"],
+    "init": ["kind", "strength"],
+    "time": ["t_end", "points", "method", "solver", "rtol", "atol", "dt", "chunk_size"],
+}
+
+
+@st.composite
+def _hostile_specs(draw):
+    doc = {"task": {"n": 3, "rank": 1}, "grid": {"seeds": 1},
+           "time": {"t_end": 0.5, "points": 3}}
+    for _ in range(draw(st.integers(1, 3))):
+        table = draw(st.sampled_from(sorted(SPEC_KEYS)))
+        key = draw(st.sampled_from(SPEC_KEYS[table]))
+        doc.setdefault(table, {})[key] = draw(st.sampled_from(SPEC_VALUES + [
+            "target", "teacher_student", "aligned", "random", "discrete", "dopri5", "rk4"]))
+    return doc
+
+
+@FUZZ
+@given(_hostile_specs())
+def test_a_hostile_sweep_spec_is_refused_naming_a_key_or_runs_to_finite_results(tmp_path_factory,
+                                                                                doc):
+    """A spec is refused before any work with a SpecError naming a table or key, or it runs
+    (in this process), and then every member that reached its end has finite losses."""
+    from dlnsim import sweep
+    from dlnsim.sweep.engine import InlineExecutor
+
+    try:
+        spec = sweep.read(doc)
+    except sweep.SpecError as exc:
+        text = str(exc)
+        assert any(t in text for t in SPEC_KEYS) or "grid" in text or "spec" in text \
+            or "member" in text, text
+        return
+    if spec.size > 8 or sweep.sizes_of(spec)["dataset_bytes"] > 2**24:
+        return  # valid but large: not run here
+    ds = sweep.run(doc, tmp_path_factory.mktemp("s"), executor=InlineExecutor())
+    done = ds.status.values == 0
+    assert np.all(np.isfinite(ds.loss.values[done]))
+
+
+CHUNK_DAMAGE = ["truncate", "flip bytes", "drop key", "extra key", "shift members",
+                "reshape loss", "nan loss", "bad status", "text seconds"]
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(CHUNK_DAMAGE), min_size=1, max_size=3),
+       st.integers(0, 2**31 - 1))
+def test_any_damage_to_a_chunk_file_is_caught_when_read(tmp_path_factory, damage, seed):
+    """Whatever is done to a finished chunk's file, reading it either gives exactly the
+    arrays written or a ValueError naming the file."""
+    from dlnsim import sweep
+    from dlnsim.sweep import store
+    from dlnsim.sweep.engine import InlineExecutor
+
+    doc = {"task": {"n": 3, "rank": 1}, "grid": {"seeds": 2},
+           "time": {"t_end": 0.5, "points": 3, "chunk_size": 2}}
+    out = tmp_path_factory.mktemp("c")
+    sweep.run(doc, out, executor=InlineExecutor())
+    spec = sweep.read(doc)
+    path = out / "chunks" / "00000.npz"
+    good = store.read_chunk(str(out), 0, spec)
+    rng = np.random.default_rng(seed)
+    arrays = dict(good)
+    raw = None
+    for how in damage:
+        if how == "truncate":
+            raw = path.read_bytes()[: rng.integers(0, path.stat().st_size)]
+        elif how == "flip bytes":
+            data = bytearray(path.read_bytes())
+            for i in rng.integers(0, len(data), 8):
+                data[i] ^= 0xFF
+            raw = bytes(data)
+        elif how == "drop key":
+            arrays.pop(rng.choice(sorted(arrays)), None)
+        elif how == "extra key":
+            arrays["extra"] = np.zeros(1)
+        elif how == "shift members" and "member" in arrays:
+            arrays["member"] = arrays["member"] + 1
+        elif how == "reshape loss" and "loss" in arrays:
+            arrays["loss"] = arrays["loss"][:, :1]
+        elif how == "nan loss" and "loss" in arrays:
+            arrays["loss"] = np.full_like(arrays["loss"], np.nan)
+        elif how == "bad status" and "status" in arrays:
+            arrays["status"] = np.full_like(arrays["status"], 7)
+        elif how == "text seconds":
+            arrays["seconds"] = np.array("1 s")
+    if raw is not None:
+        path.write_bytes(raw)
+    else:
+        with open(path, "wb") as fh:
+            np.savez(fh, **arrays)
+    try:
+        got = store.read_chunk(str(out), 0, spec)
+    except ValueError as exc:
+        assert str(path) in str(exc), exc
+        return
+    assert set(got) == set(good)
+    for k in good:
+        np.testing.assert_array_equal(got[k], good[k])
+
+
+OUTCOME_VALUES = ["0.0", "-1.0", "float('nan')", "float('inf')", "'abc'", "None", "True",
+                  "np.array([0.1])", "np.float64(1e-12)", "np.int64(0)", "[0.0]", "1j"]
+
+
+@FUZZ
+@given(st.sampled_from(OUTCOME_VALUES), st.sampled_from(["True", "False", "np.bool_(True)",
+                                                         "1", "None", "np.array([True])"]),
+       st.sampled_from(["''", "{'n': np.int64(3)}", "{'a': np.arange(2)}", "None", "3"]),
+       st.sampled_from(["return Outcome({e}, {d}, {h})", "raise RuntimeError('x')",
+                        "import sys; sys.exit(0)", "return {e}"]))
+def test_a_hostile_claim_fails_alone_and_the_json_is_written(tmp_path_factory, error, holds,
+                                                            details, body):
+    """Whatever a user's check returns or does, verify reports it (exit 0 or 1, never 2 or
+    3), the JSON holds both claims, and a claim passes only with a real error >= 0 within the
+    tolerance and a bool holds that is true."""
+    import json
+
+    folder = tmp_path_factory.mktemp("claims")
+    code = body.format(e=error, d=details, h=holds)
+    (folder / "mine.py").write_text(
+        "import numpy as np\nfrom dlnsim.verify import Outcome, claim\n\n\n"
+        "@claim('fz.hostile', 's', 'st', 1e-6)\ndef hostile():\n    " + code + "\n\n\n"
+        "@claim('fz.honest', 's', 'st', 1.0)\ndef honest():\n    return Outcome(0.5)\n")
+    out_json = folder / "r.json"
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        rc = main(["verify", "--claims", str(folder / "mine.py"), "--no-builtin", "--quiet",
+                   "--workers", "1", "--json", str(out_json)])
+    assert rc in (0, 1), err.getvalue()
+    rows = {r["id"]: r for r in json.loads(out_json.read_text())}
+    assert rows["fz.honest"]["passed"]
+    hostile = rows["fz.hostile"]
+    if hostile["passed"]:
+        assert hostile["error"] is not None and 0 <= hostile["error"] <= 1e-6
+        assert body.startswith("return Outcome") and holds in ("True", "np.bool_(True)")
