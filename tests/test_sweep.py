@@ -679,3 +679,26 @@ def test_ctrl_c_at_any_moment_of_start_up_is_one_line_and_leaves_nothing(tmp_pat
     while _alive_in_session(proc.pid) and time.time() < deadline:
         time.sleep(0.2)
     assert not _alive_in_session(proc.pid)
+
+
+def test_chunks_hold_what_the_sweep_was_sized_for(tmp_path, monkeypatch):
+    """The run's --max-memory reaches every chunk (a chunk the sweep admitted is not refused
+    by the default limit inside it), and with --yes a chunk may hold what was counted."""
+    from dlnsim.sweep import engine
+
+    seen = []
+    real = engine._work
+
+    def work(spec, chunk, backend, device, max_memory=None):
+        seen.append(max_memory)
+        return real(spec, chunk, backend, device, max_memory)
+
+    monkeypatch.setattr(engine, "_work", work)
+    sweep.run(SMALL, tmp_path / "a", executor=InlineExecutor(), max_memory=3 * 2**30)
+    assert set(seen) == {3 * 2**30}
+    seen.clear()
+    tiny = 1000.0  # bytes: every chunk is above it
+    sweep.run(SMALL, tmp_path / "b", executor=InlineExecutor(), max_memory=tiny, yes=True)
+    assert set(seen) == {sweep.sizes_of(sweep.read(SMALL))["chunk_memory_bytes"]}
+    with pytest.raises(ValueError, match="largest chunk's results would take"):
+        sweep.run(SMALL, tmp_path / "c", executor=InlineExecutor(), max_memory=tiny)

@@ -57,6 +57,9 @@ class Step(NamedTuple):
         The solver's own failure message (scipy's), empty when it did not fail.
     failure
         The ``ArithmeticError`` a trial stage raised (every row is then flagged not finite).
+    lost
+        Trial points inside the step that were not finite (a stepper that retries them
+        itself, scipy's, reports them here for the stall message).
     """
 
     y: Any
@@ -67,6 +70,7 @@ class Step(NamedTuple):
     dense: Callable[[float], Any] | None = None
     failed: str = ""
     failure: BaseException | None = None
+    lost: int = 0
 
 
 class Diverged(Exception):

@@ -303,6 +303,8 @@ def advance(stepper, controller, run: Run) -> None:
         accept = controller.adapt(act, h, y, y, run.xp.full_like(y, math.inf))
     else:
         accept = controller.adapt(act, h, y, out.y, out.error)  # True: every step is taken
+    if out.lost:
+        run.lost[act] += out.lost
     if out.finite is not None:
         bad = ~out.finite
         run.lost[act[bad]] += 1

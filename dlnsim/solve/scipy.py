@@ -32,6 +32,7 @@ class Scipy:
                              "solver='dopri5' for ensembles and the torch backend")
 
         self.cause = None  # why the last trial point failed: an exception, or "non-finite"
+        self.lost = 0  # non-finite trial points since the last step was reported
         self.started = False  # scipy's first call is at the state itself
 
         def fun(t, y):
@@ -41,6 +42,7 @@ class Scipy:
                     raise Diverged(t)
                 if self.cause is None:  # keep an exception that led here
                     self.cause = "non-finite"
+                self.lost += 1
                 return np.full_like(y, np.nan)
             try:
                 v = call(y[None])[0]
@@ -48,12 +50,14 @@ class Scipy:
                 if first:  # the state itself: a failure, not an overshooting trial
                     raise
                 self.cause = exc
+                self.lost += 1
                 return np.full_like(y, np.nan)  # scipy rejects the step and tries shorter
             if not np.all(np.isfinite(v)):
                 if first:
                     raise Diverged(t)
                 if self.cause is None:
                     self.cause = "non-finite"
+                self.lost += 1
             return v
 
         # a copy: scipy keeps y0 as the first step's y_old, which its dense output reads after
@@ -73,6 +77,7 @@ class Scipy:
                 return Step(y, np.zeros(1, dtype=bool), t=t, failure=self.cause)
             return Step(y, t=t, failed=str(msg))
         self.cause = None
+        lost, self.lost = self.lost, 0
         cache = {}
 
         def dense(tk: float) -> np.ndarray:
@@ -85,5 +90,5 @@ class Scipy:
                 raise Diverged(tk)
             return row
 
-        return Step(integ.y[None].copy(), np.ones(1, dtype=bool),
-                    t=np.array([float(integ.t)]), dense=dense)
+        return Step(integ.y[None].copy(), t=np.array([float(integ.t)]), dense=dense,
+                    lost=lost)

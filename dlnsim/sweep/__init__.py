@@ -99,7 +99,10 @@ def run(spec, out, executor: Executor | None = None, *, workers: int | None = No
         if scheduler is not None or scheduler_file is not None:
             client = connect(scheduler, scheduler_file)
             executor = client.get_executor()
-        execute(spec, out, pending, executor, workers=workers, device=device, quiet=quiet)
+        # a chunk holds what the sweep was sized for: --max-memory, or anything with --yes
+        execute(spec, out, pending, executor, workers=workers, device=device, quiet=quiet,
+                max_memory=max(max_memory, sizes["chunk_memory_bytes"]) if yes
+                else max_memory)
     finally:
         if client is not None:
             client.close()

@@ -61,8 +61,12 @@ class InlineExecutor(Executor):
         return fut
 
 
-def _work(spec: Spec, chunk: int, backend: str, device: str | None) -> dict:
-    return run_chunk(spec, chunk, backend, device)
+def _work(spec: Spec, chunk: int, backend: str, device: str | None,
+          max_memory: float | None = None) -> dict:
+    from dlnsim.solve import Limits
+
+    limits = None if max_memory is None else Limits(max_memory=max_memory)
+    return run_chunk(spec, chunk, backend, device, limits=limits)
 
 
 def connect(scheduler: str | None = None, scheduler_file: str | None = None):
@@ -113,7 +117,7 @@ def prepare(spec, out: str, resume: bool) -> tuple[Spec, list[int]]:
 
 def execute(spec: Spec, out: str, pending: list[int], executor: Executor | None = None, *,
             workers: int | None = None, device: str | None = None, quiet: bool = False,
-            retries: int = 3) -> dict:
+            retries: int = 3, max_memory: float | None = None) -> dict:
     """Run the ``pending`` chunks of ``spec`` into ``out``; return ``{"done", "failed",
     "seconds"}``. See the module docs for the engines."""
     from tqdm.auto import tqdm
@@ -147,7 +151,8 @@ def execute(spec: Spec, out: str, pending: list[int], executor: Executor | None 
                         with _pool.sigint_deferred() if own_pool else nullcontext():
                             while queue and len(inflight) < limit:
                                 c = queue.pop(0)
-                                inflight[pool.submit(_work, spec, c, backend, device)] = c
+                                inflight[pool.submit(_work, spec, c, backend, device,
+                                                     max_memory)] = c
                         finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
                         for fut in finished:
                             c = inflight.pop(fut)
