@@ -81,6 +81,7 @@ def test_bad_specs_name_the_key(doc, match):
 
 @pytest.mark.parametrize("change,match", [
     ({"time": {"dt": 0.1}}, r"dt applies to solver='rk4' only"),
+    ({"time": {"method": "discrete", "t_end": 0.4}}, r"time.t_end = 0.4 gives fewer than 2 "),
     ({"grid": {"scale": [0.1, 1e200]}},
      r"\(the member with .*scale = 1e\+200, seed = 0\): .*overflows"),
     ({"task": {"kind": "target", "singular_values": [1e200, 1.0]}},

@@ -410,6 +410,12 @@ def _check(doc: dict, text: str) -> Spec:
         raise SpecError(f"time.points must be >= 2, got {time['points']}")
     if solver == "rk4" and method == "ode" and time["dt"] is None:
         raise SpecError("time.solver = 'rk4' needs time.dt")
+    if method == "discrete":
+        steps = np.unique(np.linspace(0, time["t_end"], time["points"]).round())
+        if steps.size < 2:
+            raise SpecError(f"time.t_end = {time['t_end']:g} gives fewer than 2 save steps "
+                            "with time.method = 'discrete' (steps are integers); raise "
+                            "time.t_end to 1 or more")
     spec = Spec(name, task, grid, init, time, text)
     spec.make_task()  # a task that cannot be built fails here, naming its argument
     _preflight(spec)
