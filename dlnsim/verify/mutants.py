@@ -93,6 +93,12 @@ def _power_off():
         yield
 
 
+def _imbalance_negated():
+    from dlnsim.network import Network
+    return _replace(Network, "imbalance",
+                    lambda f: lambda self: [-c for c in f(self)])
+
+
 def _rule_faster():
     from dlnsim.rules.core import Rule
     return _replace(Rule, "stack_direction",
@@ -294,6 +300,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("inverse_power.q+0.1", "every fractional power uses 1/(q + 0.1) for 1/q",
            ("huh.ngd.dense", "huh.ngdd.dense", "huh.ngdd.ratio", "huh.timescale.grid"),
            _power_off),
+    Mutant("imbalance.sign", "c_i returned as -c_i (every law linear in c_i still holds)",
+           ("wd.imbalance_decay",), _imbalance_negated),
     Mutant("rule.x1.1", "every rule moves 10% too fast",
            ("huh.speed", "huh.map.closed_forms", "huh.timescale.grid"), _rule_faster),
     Mutant("ngdd.no_d^-1/q", "NGD-d without its d^{-1/q}",
