@@ -99,6 +99,14 @@ def _imbalance_negated():
                     lambda f: lambda self: [-c for c in f(self)])
 
 
+def _mode_jacobian_unsigned():
+    from array_api_compat import array_namespace
+
+    from dlnsim.curvature import batched
+    return _everywhere(batched.mode_jacobian, lambda f: lambda sigma: array_namespace(
+        sigma).abs(f(sigma)))
+
+
 def _rule_faster():
     from dlnsim.rules.core import Rule
     return _replace(Rule, "stack_direction",
@@ -302,6 +310,8 @@ MUTANTS: tuple[Mutant, ...] = (
            _power_off),
     Mutant("imbalance.sign", "c_i returned as -c_i (every law linear in c_i still holds)",
            ("wd.imbalance_decay",), _imbalance_negated),
+    Mutant("modes.jacobian_unsigned", "the mode Jacobian j_i loses its sign (right only for "
+           "positive strengths)", ("huh.ngdd.mapdyn",), _mode_jacobian_unsigned),
     Mutant("rule.x1.1", "every rule moves 10% too fast",
            ("huh.speed", "huh.map.closed_forms", "huh.timescale.grid"), _rule_faster),
     Mutant("ngdd.no_d^-1/q", "NGD-d without its d^{-1/q}",
