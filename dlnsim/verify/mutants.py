@@ -107,6 +107,17 @@ def _mode_jacobian_unsigned():
         sigma).abs(f(sigma)))
 
 
+def _symbolic_velocity_doubled():
+    from dlnsim.symbolic import laws
+
+    def make(f):
+        def doubled(d, q, block_diagonal):
+            sig, vel = f(d, q, block_diagonal)
+            return sig, [2 * v for v in vel]
+        return doubled
+    return _everywhere(laws.mode_velocity, make)
+
+
 def _rule_faster():
     from dlnsim.rules.core import Rule
     return _replace(Rule, "stack_direction",
@@ -312,6 +323,9 @@ MUTANTS: tuple[Mutant, ...] = (
            ("wd.imbalance_decay",), _imbalance_negated),
     Mutant("modes.jacobian_unsigned", "the mode Jacobian j_i loses its sign (right only for "
            "positive strengths)", ("huh.ngdd.mapdyn",), _mode_jacobian_unsigned),
+    Mutant("symbolic.velocity_x2", "the symbolic mode velocities twice too large (every "
+           "conservation verdict still 0)", ("huh.paths.hyperbolic",),
+           _symbolic_velocity_doubled),
     Mutant("rule.x1.1", "every rule moves 10% too fast",
            ("huh.speed", "huh.map.closed_forms", "huh.timescale.grid"), _rule_faster),
     Mutant("ngdd.no_d^-1/q", "NGD-d without its d^{-1/q}",
