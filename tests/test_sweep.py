@@ -88,7 +88,7 @@ def test_bad_specs_name_the_key(doc, match):
      r"loss of the initial map overflows"),
     ({"init": {"kind": "aligned", "strength": 1e-240}, "task": {"kind": "target",
                                                                "singular_values": [1.0]}},
-     r"below atol = 1e-10"),
+     r"below time.atol = 1e-10"),
     ({"grid": {"seeds": 10**9}}, r"grid.seeds = 1000000000 is above the 10000000 members"),
     ({"grid": {"seeds": 10**6, "depth": [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}},
      r"the grid holds 22000000 members \(2 x 1 x 1 x 1 x 1 x 1 x 11"),

@@ -417,9 +417,26 @@ def _check(doc: dict, text: str) -> Spec:
                             "with time.method = 'discrete' (steps are integers); raise "
                             "time.t_end to 1 or more")
     spec = Spec(name, task, grid, init, time, text)
-    spec.make_task()  # a task that cannot be built fails here, naming its argument
+    try:
+        spec.make_task()  # a task that cannot be built fails here, naming its argument
+    except (TypeError, ValueError) as exc:
+        raise SpecError(_spec_keys(f"[task] {exc}")) from None
     _preflight(spec)
     return spec
+
+
+# argument names in the library's messages -> the spec keys a sweep's author wrote
+_KEYS = (("samples must", "task.samples must"), (">= n = ", ">= task.n = "),
+         ("dt applies", "time.dt applies"), ("dt must", "time.dt must"),
+         ("atol = ", "time.atol = "), ("pass atol", "set time.atol"),
+         ("rtol = ", "time.rtol = "), ("t must", "the save times (time.t_end, time.points)"),
+         ("lr must", "grid.lr must"), ("scale = ", "grid.scale = "))
+
+
+def _spec_keys(message: str) -> str:
+    for arg, key in _KEYS:
+        message = message.replace(arg, key)
+    return message
 
 
 def _corners(spec: Spec) -> list[int]:
@@ -452,8 +469,8 @@ def _preflight(spec: Spec) -> None:
                     tm["method"], None if tm["method"] == "discrete" else tm["solver"],
                     rtol=tm["rtol"], atol=tm["atol"], dt=tm["dt"])
         except (TypeError, ValueError) as exc:
-            where = f" (the member with {values})" if values else ""
-            raise SpecError(f"the sweep cannot run{where}: {exc}") from None
+            where = f" (the member with {values})" if values else " (its only member)"
+            raise SpecError(_spec_keys(f"the sweep cannot run{where}: {exc}")) from None
 
 
 def _num(x, name: str) -> float:
