@@ -274,6 +274,36 @@ def teacher_balance() -> Outcome:
                    + "; ".join(parts), holds=bool(ok))
 
 
+@claim("huh.teacher.task", "Huh 2020, section 6 (the teacher-student task)",
+       "The teacher-student task is what section 6 defines: whitened inputs (X X^T / P = I), "
+       "labels y = W_t x + z with label noise of the stated standard deviation, the train loss "
+       "1/2 mean ||y - W x||^2 and the test loss 1/2 ||W - W_t||_F^2 + n_out noise^2 / 2", 0.02)
+def teacher_task() -> Outcome:
+    # The teacher claims predict from the task's own target, which a wrong noise scale or a
+    # loss offset would leave self-consistent: check the construction against its definition,
+    # from the task's own inputs and labels. The noise level is a sample statistic over
+    # n_out P = 80 000 draws: its standard error is 1/sqrt(2 x 80 000) = 0.25%, the
+    # tolerance 2% (8 standard errors); the identities are exact (measured below 1e-12).
+    noise, n, samples = 0.3, 4, 20_000
+    task = Task.teacher_student(n=n, rank=2, samples=samples, noise=noise, seed=5)
+    x, y, w_t = task.inputs, task.outputs, task.teacher
+    whiten = float(np.abs(x @ x.T / samples - np.eye(n)).max())
+    z = y - w_t @ x
+    level = abs(float(np.sqrt(np.mean(z * z))) / noise - 1)
+    rng = np.random.default_rng(6)
+    losses = 0.0
+    for _ in range(3):
+        w = rng.standard_normal((n, n))
+        train = 0.5 * float(np.mean(np.sum((y - w @ x) ** 2, axis=0)))
+        test = 0.5 * float(np.sum((w - w_t) ** 2)) + 0.5 * n * noise**2
+        losses = max(losses, abs(task.loss(w) - train) / train,
+                     abs(task.test_loss(w) - test) / test)
+    return Outcome(max(level, whiten, losses),
+                   f"label noise std / stated - 1 = {level:.2e} (P = {samples}); "
+                   f"max |X X^T / P - I| = {whiten:.1e}; train and test loss against their "
+                   f"definitions {losses:.1e}")
+
+
 @claim("huh.timescale.grid", "Huh 2020, section 4.2 and eq 17, over a (depth, q) grid",
        "Full-matrix runs from balanced starts aligned with the target reach s*/2 at "
        "symbolic.half_max_time(d, q, s*, init=s0) for d = 2, 3, 4 and q = 1, 1.5, 2, 3, inf "

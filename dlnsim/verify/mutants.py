@@ -118,6 +118,29 @@ def _symbolic_velocity_doubled():
     return _everywhere(laws.mode_velocity, make)
 
 
+@contextmanager
+def _teacher_noise_louder():
+    import inspect
+
+    from dlnsim.task import Task
+
+    original = Task.__dict__["teacher_student"]  # the classmethod itself, restored as such
+    build = original.__func__
+    signature = inspect.signature(build)
+
+    def louder(cls, *args, **kwargs):
+        bound = signature.bind(cls, *args, **kwargs)
+        bound.apply_defaults()
+        bound.arguments["noise"] = 1.5 * bound.arguments["noise"]
+        return build(*bound.args, **bound.kwargs)
+
+    Task.teacher_student = classmethod(louder)
+    try:
+        yield
+    finally:
+        Task.teacher_student = original
+
+
 def _rule_faster():
     from dlnsim.rules.core import Rule
     return _replace(Rule, "stack_direction",
@@ -323,6 +346,9 @@ MUTANTS: tuple[Mutant, ...] = (
            ("wd.imbalance_decay",), _imbalance_negated),
     Mutant("modes.jacobian_unsigned", "the mode Jacobian j_i loses its sign (right only for "
            "positive strengths)", ("huh.ngdd.mapdyn",), _mode_jacobian_unsigned),
+    Mutant("teacher.noise_x1.5", "the teacher-student labels carry 1.5x the stated noise "
+           "(every claim built on the task's own target stays consistent)",
+           ("huh.teacher.task",), _teacher_noise_louder),
     Mutant("symbolic.velocity_x2", "the symbolic mode velocities twice too large (every "
            "conservation verdict still 0)", ("huh.paths.hyperbolic",),
            _symbolic_velocity_doubled),
