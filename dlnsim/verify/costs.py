@@ -8,6 +8,7 @@ median.
 SECONDS: dict[str, float] = {
     "hcgd.metric": 0.00,
     "hcgd.ngd_limit": 0.18,
+    "hcgd.iterates": 0.02,
     "tkfac.factors": 0.03,
     "tkfac.trace": 0.03,
     "tkfac.exact_dln": 0.00,

@@ -141,6 +141,25 @@ def _teacher_noise_louder():
         Task.teacher_student = original
 
 
+def _hcgd_first_correction_with_g():
+    from dlnsim.optim import hcgd
+
+    def make(f):
+        def mutated(weights, g, val_cov, lr, inner_lr, lam, corrections, momentum, velocity):
+            v = tuple(momentum * vi + lr * gi for vi, gi in zip(velocity, g))
+            delta = tuple(-vi for vi in v)
+            iterates = [delta]
+            for _ in range(corrections):  # the bug: g added at the first correction too
+                c = tuple(0.5 * lam * x + gi for x, gi in zip(
+                    hcgd.distance_grad(weights, delta, val_cov), g))
+                delta = tuple(d - inner_lr * x for d, x in zip(delta, c))
+                v = tuple(vi + inner_lr * x for vi, x in zip(v, c))
+                iterates.append(delta)
+            return delta, v, iterates
+        return mutated
+    return _everywhere(hcgd.corrected_step, make)
+
+
 def _rule_faster():
     from dlnsim.rules.core import Rule
     return _replace(Rule, "stack_direction",
@@ -346,6 +365,9 @@ MUTANTS: tuple[Mutant, ...] = (
            ("wd.imbalance_decay",), _imbalance_negated),
     Mutant("modes.jacobian_unsigned", "the mode Jacobian j_i loses its sign (right only for "
            "positive strengths)", ("huh.ngdd.mapdyn",), _mode_jacobian_unsigned),
+    Mutant("hcgd.first_correction_with_g", "Algorithm 1's first correction also adds the "
+           "train gradient (line 12 has only the L2 term)", ("hcgd.iterates",),
+           _hcgd_first_correction_with_g),
     Mutant("teacher.noise_x1.5", "the teacher-student labels carry 1.5x the stated noise "
            "(every claim built on the task's own target stays consistent)",
            ("huh.teacher.task",), _teacher_noise_louder),
