@@ -16,6 +16,7 @@ SECONDS: dict[str, float] = {
     "huh.paths.hyperbolic": 0.43,
     "huh.speed": 0.00,
     "huh.map.exponent": 0.07,
+    "huh.map.rk4_order": 0.03,
     "huh.map.closed_forms": 0.65,
     "huh.table1": 0.01,
     "huh.timescale": 1.14,

@@ -160,6 +160,20 @@ def _hcgd_first_correction_with_g():
     return _everywhere(hcgd.corrected_step, make)
 
 
+def _rk4_equal_weights():
+    from dlnsim.solve import rk4
+    from dlnsim.solve.base import Step, column
+
+    def step(self, call, y, h, state=None):  # the four stages weighted 1/4 each, not 1-2-2-1
+        hd = column(h, y)
+        k1 = call(y)
+        k2 = call(y + (hd / 2) * k1)
+        k3 = call(y + (hd / 2) * k2)
+        k4 = call(y + hd * k3)
+        return Step(y + (hd / 4) * (k1 + k2 + k3 + k4))
+    return _replace(rk4.RK4, "step", lambda f: step)
+
+
 def _rule_faster():
     from dlnsim.rules.core import Rule
     return _replace(Rule, "stack_direction",
@@ -368,6 +382,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("hcgd.first_correction_with_g", "Algorithm 1's first correction also adds the "
            "train gradient (line 12 has only the L2 term)", ("hcgd.iterates",),
            _hcgd_first_correction_with_g),
+    Mutant("rk4.equal_weights", "rk4 weights its four stages 1/4 each instead of 1, 2, 2, 1 "
+           "over 6 (still consistent, no longer fourth order)", ("huh.map.rk4_order",),
+           _rk4_equal_weights),
     Mutant("teacher.noise_x1.5", "the teacher-student labels carry 1.5x the stated noise "
            "(every claim built on the task's own target stays consistent)",
            ("huh.teacher.task",), _teacher_noise_louder),
