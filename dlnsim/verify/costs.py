@@ -14,6 +14,7 @@ SECONDS: dict[str, float] = {
     "tkfac.exact_dln": 0.00,
     "tkfac.bound": 0.07,
     "huh.paths.hyperbolic": 0.43,
+    "huh.paths.balance_test": 0.01,
     "huh.speed": 0.00,
     "huh.map.exponent": 0.07,
     "huh.map.rk4_order": 0.03,

@@ -304,6 +304,36 @@ def teacher_task() -> Outcome:
                    f"definitions {losses:.1e}")
 
 
+@claim("huh.paths.balance_test", "Huh 2020, eq 15 (the test that routes path='auto')",
+       "The balance test behind path='auto' and path='balanced' is eq 15's imbalance: "
+       "max_i ||c_i||_F / sum_j ||w_j||_F^2, 0 on balanced networks, its value on a network "
+       "known by hand, and the decision flips between half and twice its tolerance", 1e-12)
+def balance_test() -> Outcome:
+    # A wrong balance test is silent: runs take the dense path instead (slower, same values)
+    # and path='balanced' refuses everything. Check the value and the decision directly.
+    hand = Network([np.diag([2.0, 1.0]), np.diag([1.0, 3.0])])  # c = diag(3, -8)
+    want = math.sqrt(3.0**2 + 8.0**2) / (5.0 + 10.0)
+    value = abs(float(curvature.batched.imbalance_ratio(hand.weights)) - want) / want
+    rng = np.random.default_rng(9)
+    target = rng.standard_normal((3, 3))
+    balanced = Network.aligned(target, np.full((3, 4), 0.7), widths=(3, 4, 4, 4, 3))
+    zero = float(curvature.batched.imbalance_ratio(balanced.weights))
+    tol = curvature.paths.BALANCE_RTOL
+    decisions = []
+    for factor in (0.5, 2.0):  # w_1 scaled by (1 + e): ||c_1||_F grows linearly in e
+        e = 1.0
+        for _ in range(60):  # bisect e to hit the ratio factor * tol
+            w = list(balanced.weights)
+            w[0] = w[0] * (1 + e)
+            r = float(curvature.batched.imbalance_ratio(tuple(w)))
+            e *= factor * tol / r
+        decisions.append(curvature.is_balanced(Network(w)) == (factor < 1))
+    return Outcome(max(value, zero),
+                   f"ratio on diag(2,1), diag(1,3) off by {value:.1e} (want sqrt(73)/15); on a "
+                   f"balanced depth-4 network {zero:.1e}; decision right at 0.5x and 2x the "
+                   f"tolerance: {decisions}", holds=all(decisions))
+
+
 @claim("huh.timescale.grid", "Huh 2020, section 4.2 and eq 17, over a (depth, q) grid",
        "Full-matrix runs from balanced starts aligned with the target reach s*/2 at "
        "symbolic.half_max_time(d, q, s*, init=s0) for d = 2, 3, 4 and q = 1, 1.5, 2, 3, inf "

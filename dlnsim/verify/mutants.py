@@ -174,6 +174,24 @@ def _rk4_equal_weights():
     return _replace(rk4.RK4, "step", lambda f: step)
 
 
+def _imbalance_ratio_sign():
+    from array_api_compat import array_namespace
+
+    from dlnsim.curvature import batched
+
+    def make(f):
+        def wrong(weights):  # c_i = w_i w_i^T + w_{i+1}^T w_{i+1}: the sign lost
+            xp = array_namespace(*weights)
+            scale = sum(xp.sum(w * w, axis=(-2, -1)) for w in weights)
+            worst = xp.zeros_like(scale)
+            for w0, w1 in zip(weights[:-1], weights[1:]):
+                c = w0 @ batched.mT(w0) + batched.mT(w1) @ w1
+                worst = xp.maximum(worst, xp.sqrt(xp.sum(c * c, axis=(-2, -1))))
+            return worst / xp.where(scale > 0, scale, xp.ones_like(scale))
+        return wrong
+    return _everywhere(batched.imbalance_ratio, make)
+
+
 def _rule_faster():
     from dlnsim.rules.core import Rule
     return _replace(Rule, "stack_direction",
@@ -382,6 +400,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("hcgd.first_correction_with_g", "Algorithm 1's first correction also adds the "
            "train gradient (line 12 has only the L2 term)", ("hcgd.iterates",),
            _hcgd_first_correction_with_g),
+    Mutant("balance.ratio_sign", "the balance test adds w_{i+1}^T w_{i+1} to w_i w_i^T "
+           "(path='auto' never takes the balanced path, path='balanced' refuses everything)",
+           ("huh.paths.balance_test",), _imbalance_ratio_sign),
     Mutant("rk4.equal_weights", "rk4 weights its four stages 1/4 each instead of 1, 2, 2, 1 "
            "over 6 (still consistent, no longer fourth order)", ("huh.map.rk4_order",),
            _rk4_equal_weights),
