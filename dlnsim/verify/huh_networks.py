@@ -135,7 +135,13 @@ def ngd_minnorm() -> Outcome:
        "without damping, equals -H^{+1/q} g from the dense P x P Gauss-Newton matrix (eigh)",
        1e-9)
 def ngd_dense() -> Outcome:
-    cases = _dense_cases()
+    # with a balanced network at S = I too: path='auto' takes the balanced path there, and its
+    # damping is met nowhere else (every other case has S != I)
+    rng = np.random.default_rng(50)
+    target = rng.standard_normal((3, 3))
+    balanced = Network.aligned(target, np.array([[0.9] * 3, [0.6] * 3, [0.4] * 3]),
+                               widths=(3, 3, 3, 3))
+    cases = _dense_cases() + [(balanced, Task(target=target))]
     worst, parts = _dense_grid(cases, False, [(q, eps) for q in (1.0, 2.0, 3.0)
                                               for eps in (0.0, 1e-3)])
     return Outcome(worst, "max relative distance to the dense reference over widths "

@@ -192,6 +192,16 @@ def _imbalance_ratio_sign():
     return _everywhere(batched.imbalance_ratio, make)
 
 
+def _balanced_damping_dropped():
+    from dlnsim.curvature import batched
+
+    def make(f):
+        def undamped(parts, w, cotangent, q, damping=0.0, *args, **kwargs):
+            return f(parts, w, cotangent, q, 0.0, *args, **kwargs)
+        return undamped
+    return _everywhere(batched.balanced_ngd_direction, make)
+
+
 def _rule_faster():
     from dlnsim.rules.core import Rule
     return _replace(Rule, "stack_direction",
@@ -400,6 +410,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("hcgd.first_correction_with_g", "Algorithm 1's first correction also adds the "
            "train gradient (line 12 has only the L2 term)", ("hcgd.iterates",),
            _hcgd_first_correction_with_g),
+    Mutant("balanced.damping_dropped", "the balanced path ignores damping (the path "
+           "path='auto' takes for balanced networks at S = I)", ("huh.ngd.dense",),
+           _balanced_damping_dropped),
     Mutant("balance.ratio_sign", "the balance test adds w_{i+1}^T w_{i+1} to w_i w_i^T "
            "(path='auto' never takes the balanced path, path='balanced' refuses everything)",
            ("huh.paths.balance_test",), _imbalance_ratio_sign),
