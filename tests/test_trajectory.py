@@ -211,19 +211,6 @@ def test_a_damaged_mode_trajectory_file_is_refused_naming_what_is_wrong(tmp_path
         modes.ModeTrajectory.load(path)
 
 
-def _rewrite(src, dst, **changes):
-    """Copy the .npz ``src`` to ``dst`` with fields replaced (None drops one)."""
-    with np.load(src, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    for k, v in changes.items():
-        if v is None:
-            arrays.pop(k)
-        else:
-            arrays[k] = v
-    with open(dst, "wb") as fh:
-        np.savez(fh, **arrays)
-
-
 def _huge_header(src, dst, field):
     """``field``'s .npy header rewritten to declare shape (10^6, 10^6) over its few bytes
     (the header keeps its length: the spaces that pad it absorb the longer shape)."""
@@ -271,7 +258,7 @@ def test_damaged_or_foreign_trajectory_files_are_refused_naming_the_file(tmp_pat
             with open(bad, "wb") as fh:
                 np.savez(fh, **arrays, allow_pickle=True)
         else:
-            _rewrite(good, bad, **changes)
+            _corrupt(good, tmp_path, bad.name, **changes)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             with pytest.raises(ValueError, match=f"{bad}.*{match}"):

@@ -81,7 +81,14 @@ CHUNK_KEYS = frozenset(("member", "status", "message", "seconds", "mode_strength
 STATUSES = (0, 1, -1, 2)
 
 
-def read_chunk(out: str, chunk: int, spec: Spec | None = None) -> dict:
+def _layout(spec: Spec) -> tuple:
+    """``(chunks, save times, modes)`` of ``spec``: what every chunk file is checked against
+    (computed once per folder, not once per chunk: the chunks enumerate the grid)."""
+    return spec.chunks(), len(spec.times), min(spec.make_task().target.shape)
+
+
+def read_chunk(out: str, chunk: int, spec: Spec | None = None, layout: tuple | None = None
+               ) -> dict:
     """Chunk ``chunk``'s arrays, loaded without pickle and, given the ``spec``, checked like
     :meth:`dlnsim.Trajectory.load` checks a trajectory (:func:`check_chunk`).
 
@@ -101,11 +108,12 @@ def read_chunk(out: str, chunk: int, spec: Spec | None = None) -> dict:
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"chunk file {path} is corrupt: {exc}") from None
     if spec is not None:
-        check_chunk(r, spec, chunk, path)
+        check_chunk(r, spec, chunk, path, layout)
     return r
 
 
-def check_chunk(r: dict, spec: Spec, chunk: int, path: str) -> None:
+def check_chunk(r: dict, spec: Spec, chunk: int, path: str, layout: tuple | None = None
+                ) -> None:
     """Refuse arrays that are not chunk ``chunk`` of ``spec``: other keys, other members,
     other shapes, a status outside 0, 1, -1, 2, or a member with status 0 whose loss is not
     finite (a finished member has a value at every save time)."""
@@ -118,9 +126,9 @@ def check_chunk(r: dict, spec: Spec, chunk: int, path: str) -> None:
         bad(("missing " + ", ".join(missing) if missing else "")
             + ("; " if missing and extra else "") + ("extra " + ", ".join(extra) if extra
                                                      else ""))
-    members = np.asarray(spec.chunks()[chunk], dtype=np.int64)
-    b, n_t = len(members), len(spec.times)
-    modes = min(spec.make_task().target.shape)
+    chunks, n_t, modes = _layout(spec) if layout is None else layout
+    members = np.asarray(chunks[chunk], dtype=np.int64)
+    b = len(members)
     if r["member"].shape != (b,) or not np.array_equal(r["member"], members):
         bad(f"it holds members {r['member'].ravel()[:8].tolist()}, chunk {chunk} is members "
             f"{members[:8].tolist()}")
@@ -156,13 +164,14 @@ def chunk_states(out: str, spec: Spec) -> tuple[set[int], dict[int, str]]:
     """``(done, corrupt)``: the chunks whose files hold valid results, and the reason of each
     chunk whose file does not (or whose number is not a chunk of ``spec``)."""
     done, corrupt = set(), {}
-    n = len(spec.chunks())
+    layout = _layout(spec)
+    n = len(layout[0])
     for c in sorted(done_chunks(out)):
         if c >= n:
             corrupt[c] = f"chunk file {_chunk_path(out, c)} is corrupt: the sweep has {n} chunks"
             continue
         try:
-            read_chunk(out, c, spec)
+            read_chunk(out, c, spec, layout)
         except ValueError as exc:
             corrupt[c] = str(exc)
         else:
@@ -233,12 +242,13 @@ def dataset(out: str, spec: Spec | None = None):
     st = np.full(n, NOT_RUN, dtype=np.int32)
     msg = np.array(["not run"] * n, dtype=object)
     fails = failures(out)
-    chunks = spec.chunks()
+    layout = _layout(spec)
+    chunks = layout[0]
     for c, error in fails.items():
         msg[list(chunks[c])] = f"chunk {c} failed: {error}"[:200]
     seconds = {}
     for c in sorted(done_chunks(out)):
-        r = read_chunk(out, c, spec)
+        r = read_chunk(out, c, spec, layout)
         m = r["member"]
         for k in SERIES:
             series[k][m] = r[k]
