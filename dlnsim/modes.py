@@ -345,7 +345,8 @@ def simulate_map_exponent(sbar0, target, t, p: float, etabar: float = 1.0,
 
 # -- end-to-end map dynamics of balanced networks (any q) -------------------------------------
 def end_to_end_velocity(w: np.ndarray, target: np.ndarray, d: int, q: float,
-                        damping: float = 0.0, rcond: float = DEFAULT_RCOND) -> np.ndarray:
+                        damping: float = 0.0, rcond: float = DEFAULT_RCOND,
+                        rank: int | None = None) -> np.ndarray:
     """``dW/dt = -K_W K_W^{+1/q} [W - W*]`` at unit rate, balanced network, ``S = I``.
 
     ``K_W[X] = sum_{i=0}^{d-1} (W W^T)^{(d-1-i)/d} X (W^T W)^{i/d}`` is diagonal in the SVD
@@ -367,13 +368,16 @@ def end_to_end_velocity(w: np.ndarray, target: np.ndarray, d: int, q: float,
         Levenberg-Marquardt ``eps``.
     rcond : float
         Pseudo-inverse cutoff relative to the largest eigenvalue of ``K_W``.
+    rank : int or None
+        The network's narrowest width when it is below ``min(n_d, n_0)``: singular values
+        beyond it are exact zeros of the network's map and are taken as 0 (None: all kept).
 
     Returns
     -------
     numpy.ndarray
         ``dW/dt``, the shape of ``w``.
     """
-    u, v, lam = batched.balanced_svd(np.asarray(w, dtype=float), d)
+    u, v, lam = batched.balanced_svd(np.asarray(w, dtype=float), d, rank)
     gain = lam * inverse_power(lam, q, damping, rcond)
     return -(u @ (gain * (u.T @ (w - target) @ v)) @ v.T)
 
@@ -381,7 +385,7 @@ def end_to_end_velocity(w: np.ndarray, target: np.ndarray, d: int, q: float,
 def simulate_end_to_end(w0, target, t, d: int, q: float, lr: float = 1.0,
                         damping: float = 0.0, solver: str = "DOP853", rtol: float = 1e-10,
                         atol: float = 1e-12, limits: Limits | None = None,
-                        quiet: bool = True) -> ModeTrajectory:
+                        quiet: bool = True, rank: int | None = None) -> ModeTrajectory:
     """Integrate :func:`end_to_end_velocity` from the map ``w0``; ``sigma`` holds ``W(t)``
     with shape ``(T, n_d, n_0)``.
 
@@ -401,6 +405,10 @@ def simulate_end_to_end(w0, target, t, d: int, q: float, lr: float = 1.0,
         Levenberg-Marquardt ``eps``.
     solver, rtol, atol, limits, quiet
         As in :func:`simulate_map`.
+    rank : int or None
+        The network's narrowest width, when it is below ``min(n_d, n_0)`` (a bottleneck): the
+        map keeps at most that rank. Without it a rank-deficient map's ODE is not Lipschitz
+        (``s^{2/d}`` near 0) and the integrator's error leaves the rank.
 
     Returns
     -------
@@ -410,10 +418,12 @@ def simulate_end_to_end(w0, target, t, d: int, q: float, lr: float = 1.0,
     w_star = V.as_matrix(target, "target", w0.shape)
     d, q, lr = _depth(d), V.order_q(q), V.positive(lr, "lr")
     damping = V.nonnegative(damping, "damping")
+    rank = None if rank is None else V.positive_int(rank, "rank")
     shape = w0.shape
 
     def field(y):
-        return lr * end_to_end_velocity(y.reshape(shape), w_star, d, q, damping).ravel()
+        return lr * end_to_end_velocity(y.reshape(shape), w_star, d, q, damping,
+                                        rank=rank).ravel()
 
     ts, ys, status, message = _run(field, w0.ravel(), t, solver, rtol, atol, limits, quiet)
     return ModeTrajectory(ts, ys.reshape((-1,) + shape), status, message)

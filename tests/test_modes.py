@@ -221,6 +221,29 @@ def test_map_level_velocities_follow_their_equations():
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("q", [1.0, 2.0, math.inf])
+def test_end_to_end_keeps_the_rank_of_a_bottleneck_and_follows_the_network(q):
+    """A map that factors through width 2 keeps rank 2 under the end-to-end ODE given
+    ``rank=2``, and follows the full network (dense path); the rank is validated first."""
+    from dlnsim import Network, Task, rules, simulate
+
+    rng = np.random.default_rng(5)
+    net = Network.aligned(rng.standard_normal((3, 4)), [0.9, 0.4], widths=(4, 2, 3), seed=3)
+    task = Task(target=net.map + 0.3 * rng.standard_normal((3, 4)))
+    t = np.linspace(0.0, 2.0, 3)
+    e2e = modes.simulate_end_to_end(net.map, task.target, t, 2, q, lr=0.7, rank=2)
+    full = simulate(net, task, rules.ngd(q, path="dense"), t, lr=0.7, quiet=True)
+    assert e2e.status == 0, e2e.message
+    np.testing.assert_allclose(e2e.sigma, full.map, atol=1e-8)
+    assert np.linalg.svd(e2e.sigma[-1], compute_uv=False)[2] < 1e-12
+    # and the map moved: the check is not of a frozen run
+    assert np.abs(full.map[-1] - full.map[0]).max() > 0.1
+    with pytest.raises(TypeError, match="rank"):
+        modes.simulate_end_to_end(net.map, task.target, t, 2, q, rank=2.0)
+    with pytest.raises(ValueError, match="rank"):
+        modes.simulate_end_to_end(net.map, task.target, t, 2, q, rank=0)
+
+
 def test_documented_defaults_of_the_mode_functions():
     """modes.simulate defaults to sqrt-NGD (q = 2) and mode_rule() to undamped sqrt-NGD."""
     sigma0 = np.array([[0.3, 0.6]])

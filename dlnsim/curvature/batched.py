@@ -207,14 +207,20 @@ def balanced_kernel_eigenvalues(s_out, s_in, d: int):
                * s_in[..., None, :] ** (2.0 * i / d) for i in range(d))
 
 
-def balanced_svd(w, d: int):
-    """``U`` (n_d x n_d), ``V`` (n_0 x n_0) and the eigenvalues of ``K`` in that basis."""
+def balanced_svd(w, d: int, rank: int | None = None):
+    """``U`` (n_d x n_d), ``V`` (n_0 x n_0) and the eigenvalues of ``K`` in that basis;
+    ``rank`` (the narrowest width of the network) makes the singular values beyond it 0."""
     xp = array_namespace(w)
     u, s, vt = xp.linalg.svd(w, full_matrices=True)
     # Singular values at round-off level are exact zeros of a rank-deficient map; left as
     # ~1e-17 they would turn into ~1e-9 under the small fractional powers s^{2/d}.
     cut = max(w.shape[-2:]) * float(np.finfo(np.float64).eps) * max_last(s)
     s = xp.where(s > cut, s, xp.zeros_like(s))
+    if rank is not None and rank < s.shape[-1]:
+        # a map that factors through width r has rank <= r: what an integrator's error puts
+        # beyond it is not the network's, and s^{2/d} of it (1e-13 -> 1e-9) is not small
+        keep = xp.arange(s.shape[-1], device=_device(s)) < rank
+        s = xp.where(keep, s, xp.zeros_like(s))
 
     def pad(n):
         extra = xp.zeros(s.shape[:-1] + (n - s.shape[-1],), dtype=s.dtype, device=_device(s))

@@ -202,6 +202,57 @@ def _balanced_damping_dropped():
     return _everywhere(batched.balanced_ngd_direction, make)
 
 
+def _null_damping_ignores_q():
+    """The damped null-space part of q-NGD scaled by eps^{-1} at every q (right at q = 1
+    only): ``ngd_direction`` with ``params`` gets (eps^{-1} - eps^{-1/q}) more of it."""
+    from dlnsim.curvature import batched
+
+    def make(f):
+        def direction(parts, q, damping=0.0, rcond=batched.DEFAULT_RCOND, r=None,
+                      cotangent=None, params=None, eigh=None):
+            out = f(parts, q, damping, rcond, r, cotangent, params, eigh)
+            if params is None or damping <= 0 or math.isinf(q):
+                return out
+            range_part = f(parts, math.inf, 0.0, rcond, r, None, params, eigh)
+            extra = damping ** -1.0 - damping ** (-1.0 / q)
+            return tuple(o + extra * (u - p) for o, u, p in zip(out, params, range_part))
+        return direction
+    return _everywhere(batched.ngd_direction, make)
+
+
+def _chain_written_order():
+    """``chain`` applies its transforms in the order written, not in stage order."""
+    from dlnsim.rules import core
+
+    def make(f):
+        def chain(*rules):
+            f(*rules)  # its checks
+            ts = []
+            for r in rules:
+                ts += list(r.transforms) if isinstance(r, core.Rule) else [r]
+            return core.Rule(tuple(ts))
+        return chain
+    return _everywhere(core.chain, make)
+
+
+def _e2e_identity_projection():
+    """The end-to-end field's gain ``lambda K^{+1/q}`` taken as ``lambda^{1 - 1/q}``
+    pointwise, which is 1 on the kernel's null space at q = 1 (0^0): the projection onto the
+    range of K_W becomes the identity, invisible while W has full rank."""
+    from dlnsim import modes
+    from dlnsim.curvature import batched
+
+    def make(f):
+        def velocity(w, target, d, q, damping=0.0, rcond=batched.DEFAULT_RCOND, rank=None):
+            if damping > 0 or math.isinf(q):
+                return f(w, target, d, q, damping, rcond, rank)
+            u, v, lam = batched.balanced_svd(np.asarray(w, dtype=float), d, rank)
+            gain = np.clip(lam, 0, None) ** (1 - 1 / q)
+            return -(u @ (gain * (u.T @ (w - target) @ v)) @ v.T)
+        return velocity
+    return _everywhere(modes.end_to_end_velocity, make)
+
+
 def _rule_faster():
     from dlnsim.rules.core import Rule
     return _replace(Rule, "stack_direction",
@@ -464,6 +515,14 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tkfac.exact_dln", "wd.kfac_jacobian"), _kfac_sample_covariance),
     Mutant("jvp.drops_last_layer", "the Jacobian-vector product omits the last layer's term",
            ("wd.lemma1",), _jvp_drops_last_layer),
+    Mutant("ngd.null_damping_ignores_q", "damped q-NGD scales the null-space part by "
+           "eps^{-1} at every q (eps^{-1/q} is right)", ("wd.l2_vs_decay",),
+           _null_damping_ignores_q),
+    Mutant("chain.written_order", "chain() applies transforms in the order written, not in "
+           "stage order", ("wd.l2_vs_decay",), _chain_written_order),
+    Mutant("e2e.identity_projection", "the end-to-end field's K K^{+1/q} taken pointwise as "
+           "lambda^{1-1/q}: at q = 1 the identity on K's null space (0^0 = 1)",
+           ("scale.end_to_end",), _e2e_identity_projection),
 )
 
 

@@ -102,31 +102,44 @@ def gradient() -> Outcome:
 
 @claim("wd.l2_vs_decay", "Zhang et al. 2019, eqs 6-7",
        "One step of L2 is (I - lr lam C^-1) theta - lr C^-1 grad, of weight decay "
-       "(1 - lr lam) theta - lr C^-1 grad; identical for C = I, different for C = G", 1e-10)
+       "(1 - lr lam) theta - lr C^-1 grad; identical for C = I, different for C = G "
+       "(C = (G + eps I)^{1/q}, q = 1 and 2)", 1e-10)
 def l2_vs_decay() -> Outcome:
     rng = np.random.default_rng(6)
-    net = Network.random((3, 4, 3), scale=0.7, seed=6)
-    task = Task(target=rng.standard_normal((3, 3)), input_cov=_random_spd(3, rng))
     lr, lam, eps = 0.1, 0.3, 0.05
-    theta = net.flat()
-    g = _flat(curvature.gradient(net, task.target, task.input_cov))
-    c_inv = np.linalg.inv(curvature.gauss_newton(net, task.input_cov) + eps * np.eye(theta.size))
-    eq6 = theta - lr * lam * c_inv @ theta - lr * c_inv @ g
-    eq7 = (1 - lr * lam) * theta - lr * c_inv @ g
-    step = {}
-    for name, rule in [("l2", rules.chain(rules.l2(lam), rules.ngd(1.0, damping=eps))),
-                       ("wd", rules.chain(rules.ngd(1.0, damping=eps), rules.weight_decay(lam))),
-                       ("l2_gd", rules.chain(rules.l2(lam), rules.gd())),
-                       ("wd_gd", rules.chain(rules.gd(), rules.weight_decay(lam)))]:
-        traj = simulate(net, task, rule, [0, 1], lr=lr, method="discrete", quiet=True)
-        step[name] = np.concatenate([w[-1].ravel() for w in traj.weights])
-    e6 = float(np.abs(step["l2"] - eq6).max() / np.abs(eq6).max())
-    e7 = float(np.abs(step["wd"] - eq7).max() / np.abs(eq7).max())
-    gd_same = float(np.abs(step["l2_gd"] - step["wd_gd"]).max())
-    differ = float(np.abs(step["l2"] - step["wd"]).max())
-    return Outcome(max(e6, e7, gd_same),
-                   f"eq 6 error {e6:.1e}, eq 7 error {e7:.1e}, GD L2 - WD {gd_same:.1e}, "
-                   f"damped-NGD L2 - WD {differ:.2e}", holds=differ > 1e-4)
+    worst, differ, parts = 0.0, np.inf, []
+    # depth 2 (the exact depth-2 path) and a depth-3 bottleneck (the dense map-space kernel);
+    # P > rank G on both, so lam theta has a null-space part, scaled by eps^{-1/q}: at q = 1
+    # eps^{-1} would pass for it, so q = 2 is checked too
+    for widths in [(3, 4, 3), (3, 4, 2, 3)]:
+        net = Network.random(widths, scale=0.7, seed=6)
+        task = Task(target=rng.standard_normal((3, 3)), input_cov=_random_spd(3, rng))
+        theta = net.flat()
+        g = _flat(curvature.gradient(net, task.target, task.input_cov))
+        evals, vecs = np.linalg.eigh(curvature.gauss_newton(net, task.input_cov))
+        for q in (1.0, 2.0):
+            c_inv = (vecs * (np.clip(evals, 0, None) + eps) ** (-1 / q)) @ vecs.T
+            eq6 = theta - lr * lam * c_inv @ theta - lr * c_inv @ g
+            eq7 = (1 - lr * lam) * theta - lr * c_inv @ g
+            step = {}
+            # chains written out of stage order: chain() must apply them in stage order
+            # (L2 before the preconditioner, decay after it), which eqs 6-7 state directly
+            for name, rule in [("l2", rules.chain(rules.ngd(q, damping=eps), rules.l2(lam))),
+                               ("wd", rules.chain(rules.weight_decay(lam),
+                                                  rules.ngd(q, damping=eps))),
+                               ("l2_gd", rules.chain(rules.gd(), rules.l2(lam))),
+                               ("wd_gd", rules.chain(rules.weight_decay(lam), rules.gd()))]:
+                traj = simulate(net, task, rule, [0, 1], lr=lr, method="discrete", quiet=True)
+                step[name] = np.concatenate([w[-1].ravel() for w in traj.weights])
+            e6 = float(np.abs(step["l2"] - eq6).max() / np.abs(eq6).max())
+            e7 = float(np.abs(step["wd"] - eq7).max() / np.abs(eq7).max())
+            gd_same = float(np.abs(step["l2_gd"] - step["wd_gd"]).max())
+            differ = min(differ, float(np.abs(step["l2"] - step["wd"]).max()))
+            worst = max(worst, e6, e7, gd_same)
+            parts.append(f"{widths} q={q:g}: eq 6 {e6:.1e}, eq 7 {e7:.1e}, GD {gd_same:.0e}")
+    return Outcome(worst, "relative errors against eqs 6-7 with C = (G + eps I)^{1/q} by eigh; "
+                   + "; ".join(parts) + f"; damped-NGD L2 - WD at least {differ:.2e}",
+                   holds=differ > 1e-4)
 
 
 @claim("wd.imbalance_decay", "derived in dlnsim (theory/zhang_weight_decay.md)",
