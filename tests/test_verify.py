@@ -136,3 +136,43 @@ def test_theory_names_for_every_claim_the_mutants_it_catches():
         for cid in mutant.catches:
             line = sections[cid][sections[cid].index("- **Catches.**"):]
             assert f"`{mutant.name}`" in line.split("\n- ")[0], (cid, mutant.name)
+
+
+def test_every_path_a_rule_can_take_is_run_by_a_claim():
+    """dlnsim verify --coverage: each probe (an NGD path, a K-FAC setting, a noise kind, a
+    solver, ...) is met by at least one claim of the catalogue."""
+    from dlnsim.verify import coverage
+
+    table = coverage.reach(workers=2)
+    assert list(table) == [p.name for p in coverage.PROBES]
+    assert coverage.unreached(table) == []
+    # probes that decide by an argument tell the cases apart: damped and undamped K-FAC
+    assert "wd.kfac_jacobian" in table["kfac.undamped"]
+    assert "wd.kfac_jacobian" not in table["kfac.damped"]
+
+
+def test_coverage_names_the_paths_no_claim_runs(capsys):
+    """With one claim selected, the report names what it leaves unrun and exits 1."""
+    from dlnsim.verify import coverage
+
+    table = coverage.reach(verify.select("wd.lemma1"), workers=1)
+    assert table["ngd.krylov"] == [] and "ngd.krylov" in coverage.unreached(table)
+    assert main(["verify", "--coverage", "--only", "huh.ngd.dense", "--quiet",
+                 "--workers", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "ngd.balanced.damped" in out and "run by none: " in out and "ngd.krylov" in out
+    assert main(["verify", "--coverage", "--mutants", "--quiet"]) == 2
+
+
+def test_a_recording_inside_a_recording_reaches_both():
+    """A claim that records its own path (huh.ngd.krylov) still shows in the outer report."""
+    import numpy as np
+
+    from dlnsim import Network, Task, rules
+    from dlnsim.verify import coverage
+
+    net, task = Network.random((3, 4, 3), seed=0), Task(target=np.eye(3))
+    inner = []
+    outer = coverage.record(lambda: inner.append(coverage.record(
+        lambda: rules.ngd(2.0).velocity(net, task))))
+    assert inner[0] == outer == {"ngd.depth2.whitened"}

@@ -1,4 +1,5 @@
-"""``dlnsim verify``: the claims of the catalogue (and the user's own), and ``--mutants``."""
+"""``dlnsim verify``: the claims of the catalogue (and the user's own), ``--mutants`` and
+``--coverage``."""
 
 from __future__ import annotations
 
@@ -30,7 +31,32 @@ def add(sub, common) -> None:
     v.add_argument("--mutants", action="store_true",
                    help="run every claim under every known bug (dlnsim/verify/mutants.py) and "
                         "print which claims catch which (a few minutes)")
+    v.add_argument("--coverage", action="store_true",
+                   help="list, for every path a rule can take (dlnsim/verify/coverage.py), "
+                        "the claims that run it; exit 1 if one is run by none")
     v.set_defaults(run=run)
+
+
+def _coverage(a) -> int:
+    """The paths-by-claims table: which claims run each path of a rule."""
+    from dlnsim import verify
+    from dlnsim._io import write_json
+    from dlnsim.verify import coverage
+
+    claims = verify.select(a.only, builtin=not a.no_builtin)
+    table = coverage.reach(claims, workers=a.workers, quiet=a.quiet)
+    width = max(len(p.name) for p in coverage.PROBES)
+    for p in coverage.PROBES:
+        ids = table[p.name]
+        shown = ", ".join(ids[:3]) + (f" (+{len(ids) - 3})" if len(ids) > 3 else "")
+        print(f"{p.name:<{width}}  {len(ids):>2}  {shown or 'NONE: ' + p.what}")
+    missing = coverage.unreached(table)
+    print(f"{len(table) - len(missing)} of {len(table)} paths run by at least one claim"
+          + (f"; run by none: {', '.join(missing)}" if missing else ""))
+    if a.json:
+        write_json({"paths": [{"name": p.name, "what": p.what, "where": p.where,
+                               "claims": table[p.name]} for p in coverage.PROBES]}, a.json)
+    return EXIT_FAILED if missing else EXIT_OK
 
 
 def _mutants(a) -> int:
@@ -82,7 +108,9 @@ def run(a) -> int:
             loaded += verify.load(source, label="--claims")
         if a.no_builtin and not loaded:
             raise ValueError("--no-builtin leaves no claims: give --claims PATH_OR_MODULE")
-        return _mutants(a) if a.mutants else _verify(a)
+        if a.mutants and a.coverage:
+            raise ValueError("--mutants and --coverage are separate runs: give one")
+        return _mutants(a) if a.mutants else _coverage(a) if a.coverage else _verify(a)
     finally:  # the process may go on (main() called in-process): leave the registry as found
         verify.unload(loaded)
 

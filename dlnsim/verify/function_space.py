@@ -17,6 +17,7 @@ from dlnsim.testing.reference import (
     dense_jacobian,
     dense_power,
     flat,
+    full_map,
 )
 from dlnsim.verify.registry import Outcome, claim
 
@@ -94,6 +95,22 @@ def ngd_limit() -> Outcome:
                    holds=ends[1600.0] < 0.05 and 8 <= floor <= 32)
 
 
+def _distance_gradient(net: Network, weights, s_v: np.ndarray):
+    """``grad D`` by central differences (step 1e-6) of ``D(v) = Tr[dW S_v dW^T]`` written out,
+    ``dW`` the change of the map when the flat weights move by ``v`` (no HCGD code)."""
+    base, before = flat(weights), full_map(weights)
+
+    def distance(v):
+        dw = full_map(net.unflatten(base + v)) - before
+        return float(np.sum((dw @ s_v) * dw))
+
+    def gradient(v, h=1e-6):
+        e = np.eye(v.size)
+        return np.array([(distance(v + h * e[i]) - distance(v - h * e[i])) / (2 * h)
+                         for i in range(v.size)])
+    return gradient
+
+
 @claim("hcgd.iterates", "HCGD paper, Algorithm 1 (lines 7-17)",
        "Algorithm 1's first iterates: the SGD proposal -eps g, a first correction by the "
        "gradient of (lam/2) D alone, and further corrections by g + (lam/2) grad D, with D the "
@@ -110,22 +127,7 @@ def iterates() -> Outcome:
     s_v = x @ x.T / x.shape[1]
     eps, eta, lam = 0.3, 0.05, 2.0
     g = dense_gradient(net.weights, task.target)
-    sizes = [w.size for w in net.weights]
-
-    def layers(v):
-        return [p.reshape(w.shape) for p, w in zip(np.split(v, np.cumsum(sizes)[:-1]),
-                                                     net.weights)]
-
-    def distance(v):  # D = Tr[dW S_v dW^T], dW the change of the map itself
-        moved = layers(flat(net.weights) + v)
-        dw = moved[1] @ moved[0] - net.map
-        return float(np.sum((dw @ s_v) * dw))
-
-    def grad_distance(v, h=1e-6):
-        e = np.eye(v.size)
-        return np.array([(distance(v + h * e[i]) - distance(v - h * e[i])) / (2 * h)
-                         for i in range(v.size)])
-
+    grad_distance = _distance_gradient(net, net.weights, s_v)
     want = [-eps * g]                                              # lines 8-9
     want.append(want[0] - eta * (lam / 2) * grad_distance(want[0]))  # lines 11-12
     want.append(want[1] - eta * (g + (lam / 2) * grad_distance(want[1])))  # lines 15-16
@@ -133,3 +135,49 @@ def iterates() -> Outcome:
     errs = [float(np.linalg.norm(flat(a) - b) / np.linalg.norm(b)) for a, b in zip(got, want)]
     return Outcome(max(errs), "relative error of iterates 0, 1, 2 against Algorithm 1 "
                               "rebuilt by hand: " + ", ".join(f"{e:.1e}" for e in errs))
+
+
+@claim("hcgd.momentum", "HCGD paper, Algorithm 1 (lines 3, 8, 13, 17: the momentum buffer)",
+       "rules.hcgd with momentum beta follows Algorithm 1 over several steps: v <- beta v + "
+       "eps g proposes -v, every correction is added to v, and v carries to the next step "
+       "with a fresh validation batch", 1e-7)
+def momentum() -> Outcome:
+    # Three discrete steps of the rule (two corrections each) against Algorithm 1 written out,
+    # D's gradient by central differences of D itself (as hcgd.iterates), the validation
+    # batches the rule's documented draws (member 0: child 0 of the seed, a standard normal
+    # (n_0, val_batch) block a step, S = I)
+    from dlnsim import rules
+    from dlnsim.integrate import simulate
+
+    rng = np.random.default_rng(5)
+    net = Network.random((3, 4, 2), scale=0.7, seed=5)
+    task = Task(target=rng.standard_normal((2, 3)))
+    eps, eta, lam, beta, batch, steps = 0.3, 0.05, 2.0, 0.6, 8, 3
+    traj = simulate(net, task, rules.hcgd(inner_lr=eta, lam=lam, corrections=2,
+                                          momentum=beta, val_batch=batch, seed=7),
+                    np.arange(steps + 1.0), lr=eps, method="discrete", quiet=True)
+    draws = np.random.default_rng(np.random.SeedSequence(7).spawn(1)[0])
+    theta, v, want = flat(net.weights), np.zeros(sum(w.size for w in net.weights)), []
+    for _ in range(steps):
+        weights = net.unflatten(theta)
+        x = draws.standard_normal((3, batch))
+        s_v = x @ x.T / batch
+
+        grad_distance = _distance_gradient(net, weights, s_v)
+
+        def half_grad(d, grad_distance=grad_distance):  # (lam / 2) grad D
+            return lam / 2 * grad_distance(d)
+
+        g = dense_gradient(weights, task.target)
+        v = beta * v + eps * g                       # line 8
+        delta = -v                                   # line 9
+        c = half_grad(delta)                         # line 11
+        delta, v = delta - eta * c, v + eta * c      # lines 12-13
+        c = g + half_grad(delta)                     # line 15
+        delta, v = delta - eta * c, v + eta * c      # lines 16-17
+        theta = theta + delta                        # line 18
+        want.append(theta)
+    got = [flat([w[k] for w in traj.weights]) for k in range(1, steps + 1)]
+    errs = [float(np.linalg.norm(a - b) / np.linalg.norm(b)) for a, b in zip(got, want)]
+    return Outcome(max(errs), "relative error of the weights after steps 1-3 against "
+                   "Algorithm 1 with momentum written out: " + ", ".join(f"{e:.1e}" for e in errs))

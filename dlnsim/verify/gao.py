@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlnsim import curvature
+from dlnsim import curvature, rules
 from dlnsim.network import Network
 from dlnsim.optim import kfac
 from dlnsim.verify.registry import Outcome, claim
@@ -120,3 +120,19 @@ def bound() -> Outcome:
     return Outcome(worst, f"TKFAC error / bound: max {max(tk):.2f}, median {np.median(tk):.2f}; "
                           f"K-FAC error / bound: max {max(kf):.2f}, median {np.median(kf):.2f} "
                           "(300 random batches, N = 2-11)")
+
+
+@claim("tkfac.algorithm", "Gao et al., Algorithm 1 and eq 5.15",
+       "TKFAC step by step: the trace-restricted factors sqrt(delta) Phi + sqrt(lam) I and "
+       "sqrt(delta) Psi + sqrt(lam) I from the exact Gauss-Newton or the residuals, their "
+       "moving average and inverses refreshed every k steps", 1e-10)
+def tkfac_algorithm() -> Outcome:
+    # as wd.kfac_algorithm: 5 discrete steps on a data-built task (S != I) against the
+    # algorithm written out from eqs 4.9 and 5.15 in plain numpy
+    from dlnsim.verify.zhang import kfac_against_algorithm
+
+    configs = [dict(damping=0.01, ema=0.3, inverse_interval=2),
+               dict(damping=0.04, curvature="empirical_fisher")]
+    worst, parts = kfac_against_algorithm(rules.tkfac, configs, True, 22)
+    return Outcome(worst, "max relative weight error after 5 steps against TKFAC written "
+                   "out; " + "; ".join(parts))

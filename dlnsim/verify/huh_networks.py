@@ -17,6 +17,7 @@ from dlnsim.integrate import simulate
 from dlnsim.network import Network
 from dlnsim.task import Task
 from dlnsim.testing.reference import dense_velocity, flat
+from dlnsim.verify.coverage import PROBES, record
 from dlnsim.verify.registry import Outcome, claim
 
 INF = math.inf
@@ -146,6 +147,37 @@ def ngd_dense() -> Outcome:
                                               for eps in (0.0, 1e-3)])
     return Outcome(worst, "max relative distance to the dense reference over widths "
                    + ", ".join(str(n.widths) for n, _ in cases) + "; " + parts)
+
+
+@claim("huh.ngd.krylov", "Huh 2020, eqs 9 and 12, above DENSE_MAX (the Krylov path)",
+       "Above n_d n_0 = DENSE_MAX, path='auto' takes the matrix-free Krylov path (CG at q = 1, "
+       "the Balakrishnan quadrature at q > 1), which equals the dense map-space kernel's "
+       "eigh to 1e-8", 1e-8)
+def ngd_krylov() -> Outcome:
+    # n_d n_0 = 33 * 33 = 1089 > DENSE_MAX: unbalanced random networks at S = I, one of full
+    # rank (undamped CG and quadrature) and one with a bottleneck (singular K: damped). The
+    # dense map-space path (checked against the P x P reference by huh.ngd.dense) is the
+    # reference: a 1089-square eigh, no Krylov code.
+    rng = np.random.default_rng(33)
+    cases = [(Network.random((33, 34, 35, 33), scale=0.5, seed=1), [(1.0, 0.0), (3.0, 0.0)]),
+             (Network.random((33, 20, 24, 33), scale=0.5, seed=2), [(2.0, 1e-3)])]
+    worst, routed, parts = 0.0, True, []
+    for net, grid in cases:
+        task = Task(target=rng.standard_normal((33, 33)))
+        for q, eps in grid:
+            out, rule = [], rules.ngd(q, damping=eps)  # path='auto', recording its path
+            met = record(lambda out=out, rule=rule, net=net, task=task: out.append(
+                rule.velocity(net, task)), [p for p in PROBES if p.name.startswith("ngd.")])
+            dense = rules.ngd(q, damping=eps, path="dense").velocity(net, task)
+            err = max(float(np.abs(a - b).max()) for a, b in zip(out[0], dense)) / \
+                max(float(np.abs(b).max()) for b in dense)
+            same = met == {"ngd.krylov"}
+            routed &= same
+            worst = max(worst, err)
+            parts.append(f"{net.widths} q={q:g} eps={eps:g}: {err:.1e}"
+                         + ("" if same else f" (auto took {sorted(met)})"))
+    return Outcome(worst, "max relative distance of path='auto' (Krylov) to the dense kernel; "
+                   + "; ".join(parts), holds=routed)
 
 
 def _dense_grid(cases, block: bool, grid) -> tuple[float, str]:

@@ -10,6 +10,7 @@ under it (tests/test_verify.py checks that each does).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from collections.abc import Callable
@@ -251,6 +252,133 @@ def _e2e_identity_projection():
             return -(u @ (gain * (u.T @ (w - target) @ v)) @ v.T)
         return velocity
     return _everywhere(modes.end_to_end_velocity, make)
+
+
+def _krylov_loose():
+    """The Krylov path 1e5x less accurate than its ``tol`` promises (too few quadrature
+    nodes, CG stopped early)."""
+    from dlnsim.curvature import krylov
+
+    return _everywhere(krylov.inverse_power, lambda f: lambda net, b, q, damping=0.0,
+                       tol=1e-10, maxiter=200, rcond=krylov.DEFAULT_RCOND: f(
+                           net, b, q, damping, tol * 1e5, maxiter, rcond))
+
+
+def _kfac_with(**changes):
+    """K-FAC run with some of its own settings changed behind the user's back."""
+    from dlnsim.optim import kfac
+
+    def make(f):
+        def update(self, d, stack, state, ctx):
+            new = {k: fn(self) for k, fn in changes.items()}
+            return f(dataclasses.replace(self, **new), d, stack, state, ctx)
+        return update
+    return _replace(kfac.KFAC, "update", make)
+
+
+def _kfac_damping_unsplit():
+    """K-FAC's Tikhonov damping added as sqrt(lam) to both factors (pi = 1, TKFAC's way)."""
+    from dlnsim.optim import kfac
+
+    return _everywhere(kfac._damped_inverses, lambda f: lambda a, g, damping, trace: f(
+        a, g, damping, True))
+
+
+def _tkfac_damping_unrooted():
+    """TKFAC adds lam I to its factors where eq 5.15 adds sqrt(lam) I."""
+    from dlnsim.optim import kfac
+
+    return _everywhere(kfac._damped_inverses, lambda f: lambda a, g, damping, trace: f(
+        a, g, damping**2 if trace else damping, trace))
+
+
+def _kfac_source(source: str, instead: Callable):
+    from dlnsim.optim import kfac
+
+    def make(f):
+        def stats(stack, curvature, rngs=()):
+            out = f(stack, curvature, rngs)
+            return instead(f, stack, rngs, out) if curvature == source else out
+        return stats
+    return _everywhere(kfac.layer_statistics, make)
+
+
+def _kfac_sampled_scaled():
+    """Sampled-GN outputs drawn with standard deviation sqrt(n_d), as the exact GN's e."""
+    return _kfac_source("sampled_gn", lambda f, stack, rngs, out: [
+        (a, np.sqrt(stack.target.shape[-2]) * g) for a, g in out])
+
+
+def _kfac_empirical_as_exact():
+    """curvature='empirical_fisher' computes the exact Gauss-Newton's statistics."""
+    return _kfac_source("empirical_fisher", lambda f, stack, rngs, out: f(
+        stack, "exact_gn", rngs))
+
+
+def _hcgd_momentum_lost():
+    """HCGD's momentum buffer is not carried to the next step."""
+    from dlnsim.optim import hcgd
+
+    def make(f):
+        def update(self, d, stack, state, ctx):
+            return f(self, d, stack, {"v": tuple(np.zeros_like(v) for v in state["v"])},
+                     ctx)
+        return update
+    return _replace(hcgd.HCGD, "update", make)
+
+
+def _noise_unrooted():
+    """Every Fisher noise kind without its square root: C = F, diag F, Tr F / P."""
+    from dlnsim.curvature import batched
+    from dlnsim.curvature.spectral import DEFAULT_RCOND
+    from dlnsim.optim import noise
+
+    def make(f):
+        def fisher_noise(parts, weights, r, cov, kind, xi):
+            if kind == "sqrt_fisher":  # J_R^T J_R xi
+                y = batched.jvp(parts, xi)
+                y = y if r is None else y @ r
+                return batched.ngd_direction(parts, math.inf, 0.0, DEFAULT_RCOND, r,
+                                             cotangent=y)
+            out = f(parts, weights, r, cov, kind, xi)
+            if kind in ("isotropic", "sqrt_diag_fisher"):  # sqrt(c) xi -> c xi
+                return tuple(o * o / x for o, x in zip(out, xi))
+            return out
+        return fisher_noise
+    return _everywhere(noise.stack_fisher_noise, make)
+
+
+def _noise_same_draw():
+    """noisy_sgd draws the same xi every step (a generator re-made from the seed)."""
+    from dlnsim.optim import noise
+
+    def make(f):
+        def update(self, d, stack, state, ctx):
+            ctx = dataclasses.replace(ctx, rngs=tuple(
+                np.random.default_rng(s) for s in
+                np.random.SeedSequence(self.seed).spawn(len(ctx.rngs))))
+            return f(self, d, stack, state, ctx)
+        return update
+    return _replace(noise.FisherNoise, "update", make)
+
+
+def _minibatch_with_replacement():
+    """Minibatches drawn with replacement."""
+    from dlnsim.optim import noise
+
+    class WithReplacement:
+        def __init__(self, rng):
+            self.rng = rng
+
+        def choice(self, n, size, replace):
+            return self.rng.choice(n, size=size, replace=True)
+
+    def make(f):
+        def update(self, d, stack, state, ctx):
+            return f(self, d, stack, state, dataclasses.replace(
+                ctx, rngs=tuple(WithReplacement(g) for g in ctx.rngs)))
+        return update
+    return _replace(noise.Minibatch, "update", make)
 
 
 def _rule_faster():
@@ -523,6 +651,30 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("e2e.identity_projection", "the end-to-end field's K K^{+1/q} taken pointwise as "
            "lambda^{1-1/q}: at q = 1 the identity on K's null space (0^0 = 1)",
            ("scale.end_to_end",), _e2e_identity_projection),
+    Mutant("krylov.loose", "the Krylov path 1e5x less accurate than its tol (too few "
+           "quadrature nodes, CG stopped early)", ("huh.ngd.krylov",), _krylov_loose),
+    Mutant("kfac.damping_unsplit", "K-FAC's damping added as sqrt(lam) to both factors "
+           "(no pi split)", ("wd.kfac_algorithm",), _kfac_damping_unsplit),
+    Mutant("kfac.ema_swapped", "K-FAC's moving average weights the new factors by ema",
+           ("wd.kfac_algorithm", "tkfac.algorithm"),
+           lambda: _kfac_with(ema=lambda k: 1 - k.ema if k.ema else 0.0)),
+    Mutant("kfac.inverse_every_step", "K-FAC recomputes its inverses every step whatever "
+           "inverse_interval says", ("wd.kfac_algorithm", "tkfac.algorithm"),
+           lambda: _kfac_with(inverse_interval=lambda k: 1)),
+    Mutant("kfac.sampled_scaled", "sampled-GN outputs drawn with standard deviation "
+           "sqrt(n_d)", ("wd.kfac_algorithm",), _kfac_sampled_scaled),
+    Mutant("kfac.empirical_as_exact", "curvature='empirical_fisher' computes the exact GN's "
+           "statistics", ("wd.kfac_algorithm", "tkfac.algorithm"), _kfac_empirical_as_exact),
+    Mutant("tkfac.damping_unrooted", "TKFAC adds lam I where eq 5.15 adds sqrt(lam) I",
+           ("tkfac.algorithm",), _tkfac_damping_unrooted),
+    Mutant("hcgd.momentum_lost", "HCGD's momentum buffer not carried to the next step",
+           ("hcgd.momentum",), _hcgd_momentum_lost),
+    Mutant("noise.unrooted", "noisy_sgd's C without its square root (F, diag F, Tr F / P)",
+           ("noise.rule_steps",), _noise_unrooted),
+    Mutant("noise.same_draw", "noisy_sgd draws the same xi every step",
+           ("noise.rule_steps",), _noise_same_draw),
+    Mutant("minibatch.with_replacement", "minibatches drawn with replacement",
+           ("noise.minibatch_steps",), _minibatch_with_replacement),
 )
 
 

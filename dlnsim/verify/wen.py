@@ -77,3 +77,92 @@ def frobenius() -> Outcome:
     return Outcome(worst, f"error = max |MC - exact| / exact; Tr(C^T C) equal to {same:.1e}; "
                    f"Tr(C^T A C) = {tr_full:.2f} (full) vs {tr_diag:.2f} (diag); "
                    + "; ".join(parts), holds=same < 1e-12 and tr_diag < tr_full and lower)
+
+
+def _stream(seed: int):
+    """The generator a one-member run gives a stochastic rule: child 0 of its seed."""
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+
+
+def _noise_matrix_dense(h: np.ndarray, kind: str) -> np.ndarray:
+    """``C`` of eq 2 from the dense Fisher (= Gauss-Newton) matrix ``h``, by eigh."""
+    if kind == "sqrt_fisher":
+        lam, vec = np.linalg.eigh(h)
+        # eigenvalues at round-off (|lam| <= 1e-12 max) are the null space of J: exact zeros,
+        # whose square roots would otherwise be ~1e-8
+        lam = np.where(lam > 1e-12 * lam.max(), lam, 0.0)
+        return (vec * np.sqrt(lam)) @ vec.T
+    if kind == "sqrt_diag_fisher":
+        return np.diag(np.sqrt(np.diag(h)))
+    return np.sqrt(np.trace(h) / h.shape[0]) * np.eye(h.shape[0])
+
+
+@claim("noise.rule_steps", "Wen et al., eq 2 (covariance noise on a deep linear network)",
+       "noisy_sgd moves the weights by -lr g + lr scale C xi with C = F^{1/2}, diag(F)^{1/2} or "
+       "sqrt(Tr F / P) I of the network's Fisher F (S != I), xi ~ N(0, I) drawn afresh each "
+       "step", 1e-10)
+def rule_steps() -> Outcome:
+    # Two discrete steps on a depth-3 bottleneck network with correlated inputs, against eq 2
+    # with F = J_R^T J_R dense (perturbation Jacobian, eigh) and the documented draws (one
+    # standard normal vector of length P a step from the member's generator)
+    from dlnsim import rules
+    from dlnsim.integrate import simulate
+    from dlnsim.task import Task
+    from dlnsim.testing.reference import dense_gauss_newton, dense_gradient, flat
+
+    rng = np.random.default_rng(41)
+    s = rng.standard_normal((3, 3))
+    task = Task(target=rng.standard_normal((3, 3)), input_cov=s @ s.T / 3 + 0.3 * np.eye(3))
+    net = Network.random((3, 4, 2, 3), scale=0.7, seed=41)
+    lr, scale, worst, parts = 0.1, 0.7, 0.0, []
+    for kind in ("isotropic", "sqrt_fisher", "sqrt_diag_fisher"):
+        traj = simulate(net, task, rules.noisy_sgd(kind, scale, seed=5), [0, 1, 2], lr=lr,
+                        method="discrete", quiet=True)
+        draws, weights, want = _stream(5), net.weights, []
+        for _ in range(2):
+            theta = flat(weights)
+            c = _noise_matrix_dense(dense_gauss_newton(weights, task.input_cov), kind)
+            xi = draws.standard_normal(theta.size)
+            theta = theta - lr * dense_gradient(weights, task.target, task.input_cov) \
+                + lr * scale * c @ xi
+            weights = net.unflatten(theta)
+            want.append(theta)
+        got = [flat([w[k] for w in traj.weights]) for k in (1, 2)]
+        err = max(float(np.abs(a - b).max() / np.abs(b).max()) for a, b in zip(got, want))
+        worst = max(worst, err)
+        parts.append(f"{kind} {err:.1e}")
+    return Outcome(worst, "max relative weight error of two steps against eq 2 with the dense "
+                   "Fisher: " + ", ".join(parts))
+
+
+@claim("noise.minibatch_steps", "Wen et al., section 2 (minibatch SGD, the noise it compares)",
+       "minibatch_sgd steps by the gradient of 1/2 mean ||W x - y||^2 over `batch` examples "
+       "drawn without replacement, afresh each step; with batch = N it is full-batch GD", 1e-10)
+def minibatch_steps() -> Outcome:
+    # Three discrete steps on a data-built task (S != I, depth 3) against the minibatch
+    # gradient written out per layer, W_{>i}^T (W X_B - Y_B) X_B^T W_{<i}^T / b, with the
+    # documented draws (rng.choice(N, b, replace=False) from the member's generator)
+    from dlnsim import rules
+    from dlnsim.integrate import simulate
+    from dlnsim.verify._kfac_reference import _products
+    from dlnsim.verify.zhang import _data_task
+
+    task = _data_task(4, 3, 9, 42)
+    net = Network.random((4, 5, 3, 3), scale=0.6, seed=42)
+    x, y, n = task.inputs, task.outputs, task.inputs.shape[1]
+    lr, worst, parts = 0.1, 0.0, []
+    for batch in (3, n):
+        traj = simulate(net, task, rules.minibatch_sgd(batch, seed=6), np.arange(4.0), lr=lr,
+                        method="discrete", quiet=True)
+        draws, ws = _stream(6), [np.array(w) for w in net.weights]
+        for _ in range(3):
+            idx = draws.choice(n, size=batch, replace=False)
+            below, above = _products(ws)
+            r = (above[0] @ ws[0] @ x[:, idx] - y[:, idx]) @ x[:, idx].T / batch
+            ws = [w - lr * a.T @ r @ b.T for w, a, b in zip(ws, above, below)]
+        err = max(float(np.abs(w[-1] - v).max() / np.abs(v).max())
+                  for w, v in zip(traj.weights, ws))
+        worst = max(worst, err)
+        parts.append(f"batch {batch} of {n}: {err:.1e}")
+    return Outcome(worst, "max relative weight error after 3 steps against the minibatch "
+                   "gradient written out: " + ", ".join(parts))
