@@ -33,6 +33,7 @@ SECONDS: dict[str, float] = {
     "huh.ngd.minnorm": 0.00,
     "huh.ngd.dense": 0.02,
     "huh.ngd.krylov": 0.82,
+    "huh.ngd.cutoff": 0.01,
     "huh.ngdd.dense": 0.01,
     "huh.conservation": 0.65,
     "huh.blockdiag.breaks": 0.47,

@@ -16,7 +16,7 @@ from dlnsim import curvature, experiments, modes, rules
 from dlnsim.integrate import simulate
 from dlnsim.network import Network
 from dlnsim.task import Task
-from dlnsim.testing.reference import dense_velocity, flat
+from dlnsim.testing.reference import dense_gauss_newton, dense_velocity, flat
 from dlnsim.verify.coverage import PROBES, record
 from dlnsim.verify.registry import Outcome, claim
 
@@ -133,8 +133,8 @@ def ngd_minnorm() -> Outcome:
 
 @claim("huh.ngd.dense", "Huh 2020, eqs 9 and 12 (H_+^{+1/q} in map space)",
        "The full q-NGD velocity at non-identity input covariance, for q = 1, 2, 3 with and "
-       "without damping, equals -H^{+1/q} g from the dense P x P Gauss-Newton matrix (eigh)",
-       1e-9)
+       "without damping, equals -H^{+1/q} g from the dense P x P Gauss-Newton matrix (eigh); "
+       "path='auto' takes the documented path for each network", 1e-9)
 def ngd_dense() -> Outcome:
     # with a balanced network at S = I too: path='auto' takes the balanced path there, and its
     # damping is met nowhere else (every other case has S != I)
@@ -145,8 +145,70 @@ def ngd_dense() -> Outcome:
     cases = _dense_cases() + [(balanced, Task(target=target))]
     worst, parts = _dense_grid(cases, False, [(q, eps) for q in (1.0, 2.0, 3.0)
                                               for eps in (0.0, 1e-3)])
+    wrong = [f"{net.widths}: {took}" for net, task in cases
+             if (took := _auto_path(net, task)) != _documented_path(net, task)]
     return Outcome(worst, "max relative distance to the dense reference over widths "
-                   + ", ".join(str(n.widths) for n, _ in cases) + "; " + parts)
+                   + ", ".join(str(n.widths) for n, _ in cases) + "; " + parts
+                   + "; path='auto' " + (f"took the wrong path: {wrong}" if wrong else
+                                         "took the documented path each time"),
+                   holds=not wrong)
+
+
+def _auto_path(net: Network, task: Task) -> str:
+    """The NGD path that ``rules.ngd(2)`` (path='auto') takes, as recorded."""
+    met = record(lambda: rules.ngd(2.0).velocity(net, task),
+                 [p for p in PROBES if p.name.split(".")[0] == "ngd" and p.name != "ngd.cutoff"])
+    return ",".join(sorted(m.split(".")[1] for m in met))
+
+
+def _documented_path(net: Network, task: Task) -> str:
+    """The routing of dlnsim/curvature/paths.py, restated from its documentation: depth 2
+    -> depth2; balanced at S = I -> balanced; n_d n_0 > DENSE_MAX -> krylov; else dense."""
+    whitened = np.array_equal(task.input_cov, np.eye(task.input_cov.shape[0]))
+    c = net.imbalance()
+    ratio = max(float(np.linalg.norm(ci)) for ci in c) / sum(
+        float(np.sum(w * w)) for w in net.weights) if c else 0.0
+    if net.depth == 2:
+        return "depth2"
+    if whitened and ratio <= 1e-10:
+        return "balanced"
+    return "krylov" if net.map.size > rules.DENSE_MAX and whitened else "dense"
+
+
+@claim("huh.ngd.cutoff", "Huh 2020, eq 9 (H_+^{+1/q}: the pseudo-inverse's cutoff)",
+       "With eigenvalues of H kept 3x above the pseudo-inverse cutoff rcond * lam_max and others "
+       "dropped 50x below it, q-NGD on the dense, balanced and depth-2 paths equals the dense "
+       "reference with the same cutoff", 1e-8)
+def ngd_cutoff() -> Outcome:
+    # Balanced networks at S = I whose maps have singular values 1, 1e-2, 1e-4, 1e-6 (depth 3)
+    # and 1, 1e-3, 1e-6, 1e-9 (depth 2): H's spectrum spans 1e-8 (1e-9) of its largest. rcond
+    # is set from that spectrum at run time (eigvalsh of the dense P x P matrix) so that one
+    # eigenvalue sits 3x above the cutoff and the next lower one far below it; the target is
+    # random, so the gradient has parts along both.
+    rng = np.random.default_rng(8)
+    u, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+    v, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+    task = Task(target=rng.standard_normal((4, 4)))
+    worst, parts = 0.0, []
+    for widths, sv, paths_ in [((4, 4, 4, 4), [1.0, 1e-2, 1e-4, 1e-6], ("dense", "balanced")),
+                               ((4, 4, 4), [1.0, 1e-3, 1e-6, 1e-9], ("depth2",))]:
+        d, root = len(widths) - 1, np.array(sv) ** (1 / (len(widths) - 1))
+        net = Network([np.diag(root) @ v.T] + [np.diag(root)] * (d - 2) + [u @ np.diag(root)])
+        lam = np.sort(np.linalg.eigvalsh(dense_gauss_newton(net.weights)))[::-1]
+        rel = lam / lam[0]
+        # the lowest eigenvalue with a real (not round-off) one >= 30x below it
+        k = max(i for i in range(len(rel) - 1) if 1e-12 < rel[i + 1] < rel[i] / 30)
+        rcond = rel[k] / 3
+        for path in paths_:
+            for q in (1.0, 2.0):
+                rule = rules.ngd(q, rcond=rcond, path=path)
+                err, _ = _against_dense(rule, [(net, task)])
+                worst = max(worst, err)
+                parts.append(f"{widths} {path} q={q:g}: {err:.1e}")
+        parts.append(f"(cutoff {rcond:.1e} of lam_max: kept {rel[k]:.1e}, dropped "
+                     f"{rel[k + 1]:.1e})")
+    return Outcome(worst, "max relative distance to the dense reference with the same rcond; "
+                   + "; ".join(parts))
 
 
 @claim("huh.ngd.krylov", "Huh 2020, eqs 9 and 12, above DENSE_MAX (the Krylov path)",

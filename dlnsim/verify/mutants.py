@@ -381,6 +381,22 @@ def _minibatch_with_replacement():
     return _replace(noise.Minibatch, "update", make)
 
 
+def _cutoff_x10():
+    """The pseudo-inverse drops eigenvalues up to 10 rcond lam_max (a cutoff 10x too high)."""
+    from dlnsim.curvature import spectral
+
+    return _everywhere(spectral.inverse_power, lambda f: lambda evals, q, damping=0.0,
+                       rcond=spectral.DEFAULT_RCOND, lam_max=None: f(
+                           evals, q, damping, 10 * rcond, lam_max))
+
+
+def _never_balanced():
+    """path='auto' never takes the balanced path (its imbalance threshold below 0)."""
+    from dlnsim.curvature import paths
+
+    return _replace(paths, "BALANCE_RTOL", lambda value: -1.0)
+
+
 def _rule_faster():
     from dlnsim.rules.core import Rule
     return _replace(Rule, "stack_direction",
@@ -675,6 +691,10 @@ MUTANTS: tuple[Mutant, ...] = (
            ("noise.rule_steps",), _noise_same_draw),
     Mutant("minibatch.with_replacement", "minibatches drawn with replacement",
            ("noise.minibatch_steps",), _minibatch_with_replacement),
+    Mutant("cutoff.x10", "the pseudo-inverse's cutoff 10x too high", ("huh.ngd.cutoff",),
+           _cutoff_x10),
+    Mutant("routing.never_balanced", "path='auto' never takes the balanced path (slower, the "
+           "same values)", ("huh.ngd.dense",), _never_balanced),
 )
 
 
