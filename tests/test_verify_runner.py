@@ -26,7 +26,8 @@ def fields(results):
 def test_a_parallel_run_returns_exactly_what_a_serial_run_does():
     serial = verify.run("huh.ngd*", workers=1)
     parallel = verify.run("huh.ngd*", workers=2)
-    assert len(serial) == 6 and serial.workers == 1 and parallel.workers == 2
+    assert len(serial) == len(verify.select("huh.ngd*")) >= 8
+    assert serial.workers == 1 and parallel.workers == 2
     # catalogue order, and every number to the last digit (one BLAS thread in both)
     assert [r.id for r in parallel] == [c.id for c in verify.select("huh.ngd*")]
     assert fields(parallel) == fields(serial)

@@ -6,7 +6,13 @@
 Each mutant changes one operator or constant of one module (``+`` and ``-``, ``*`` and ``/``,
 ``**`` into ``*``, a comparison flipped or made strict, ``and`` and ``or``, a dropped unary
 minus or ``not``, a number changed), chosen at random (``--seed``) among the module's mutation
-sites. The tests that mirror the module then run against it (``pytest -x``, in a copy of the
+sites. The kinds of bug a referee found the tests blind to have operators of their own
+(``--kinds guard,skip,call,finite,atomic,default``): a validation guard ``if ...: raise``
+removed; a ``continue`` or ``break`` dropped (a resume that re-runs finished work, a loop that
+runs on); a statement call dropped (a flush, a check, a state update); ``isfinite(x)`` turned
+into ``~isinf(x)`` (NaN let through); ``atomic_write(path, write)`` turned into
+``write(path)`` (a writer that writes in place); a boolean default flipped or a numeric default
+changed. The tests that mirror the module then run against it (``pytest -x``, in a copy of the
 tree, one copy per worker); a mutant is *killed* when they fail or time out, and *survives*
 when they pass. Survivors are listed with file, line and the change, to be killed by a new test
 or argued equivalent. Not run in CI (it takes minutes); the README's testing section reports
@@ -53,7 +59,15 @@ GROUPS = {
               ["tests/test_kfac.py", "tests/test_hcgd.py", "tests/test_noise.py"]),
     "cli": ([f"dlnsim/cli/{m}.py" for m in ("__init__", "args", "verify", "figures", "simulate",
                                             "portrait", "sweep")], ["tests/test_cli.py"]),
+    "sweep": ([f"dlnsim/sweep/{m}.py" for m in ("chunk", "engine", "spec", "store")],
+              ["tests/test_sweep.py"]),
+    "io": (["dlnsim/_io.py"], ["tests/test_trajectory.py", "tests/test_sweep.py",
+                               "tests/test_verify.py"]),
+    "symbolic": (["dlnsim/symbolic/__init__.py", "dlnsim/symbolic/laws.py"],
+                 ["tests/test_symbolic.py", "tests/test_modes.py"]),
 }
+KINDS = ("binop", "compare", "boolop", "unary", "number",
+         "guard", "skip", "call", "finite", "atomic", "default")
 
 SWAP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
         ast.Pow: ast.Mult, ast.FloorDiv: ast.Div, ast.Mod: ast.FloorDiv,
@@ -84,11 +98,56 @@ def _docstring_nodes(tree) -> set[int]:
     return out
 
 
+def _guard(node) -> bool:
+    """``if ...: raise ...`` with no else: a validation guard."""
+    return isinstance(node, ast.If) and not node.orelse and len(node.body) == 1 and \
+        isinstance(node.body[0], ast.Raise)
+
+
+def _finite_call(node) -> bool:
+    f = getattr(node, "func", None)
+    return isinstance(node, ast.Call) and len(node.args) == 1 and (
+        isinstance(f, ast.Attribute) and f.attr == "isfinite" or
+        isinstance(f, ast.Name) and f.id == "isfinite")
+
+
+def _atomic_call(node) -> bool:
+    f = getattr(node, "func", None)
+    name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+    return isinstance(node, ast.Call) and name == "atomic_write" and len(node.args) == 2
+
+
+def _defaults(tree) -> set[int]:
+    """ids of the Constant defaults of every function's parameters."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for d in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
+                if isinstance(d, ast.Constant) and isinstance(d.value, (bool, int, float)):
+                    out.add(id(d))
+    return out
+
+
 def sites(tree) -> list[tuple[ast.AST, str, str]]:
     """Every mutation site: (node, kind, description)."""
     skip = _docstring_nodes(tree)
+    defaults = _defaults(tree)
     out = []
     for node in ast.walk(tree):
+        if _guard(node):
+            out.append((node, "guard", "drop guard 'if ...: raise'"))
+        elif isinstance(node, (ast.Continue, ast.Break)):
+            out.append((node, "skip", f"drop {type(node).__name__.lower()}"))
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            out.append((node, "call", f"drop call {ast.unparse(node.value.func)}()"))
+        elif _finite_call(node):
+            out.append((node, "finite", "isfinite(x) -> ~isinf(x)"))
+        elif _atomic_call(node):
+            out.append((node, "atomic", "atomic_write(path, write) -> write(path)"))
+        if id(node) in defaults:
+            new = (not node.value) if isinstance(node.value, bool) else _renumber(node.value)
+            out.append((node, "default", f"default {node.value!r} -> {new!r}"))
+            continue
         if isinstance(node, ast.BinOp) and type(node.op) in SWAP:
             out.append((node, "binop", f"{type(node.op).__name__} -> "
                                        f"{SWAP[type(node.op)].__name__}"))
@@ -100,7 +159,7 @@ def sites(tree) -> list[tuple[ast.AST, str, str]]:
                                         f"{SWAP[type(node.op)].__name__}"))
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.Not)):
             out.append((node, "unary", f"drop {type(node.op).__name__}"))
-        elif isinstance(node, ast.Constant) and id(node) not in skip and \
+        if isinstance(node, ast.Constant) and id(node) not in skip and \
                 type(node.value) in (int, float) and not isinstance(node.value, bool):
             out.append((node, "number", f"{node.value!r} -> {_renumber(node.value)!r}"))
     return out
@@ -113,12 +172,29 @@ def _renumber(v):
 
 
 class _Apply(ast.NodeTransformer):
-    def __init__(self, target):
-        self.target = target
+    def __init__(self, target, kind):
+        self.target, self.kind = target, kind
 
     def generic_visit(self, node):
         node = super().generic_visit(node)
         if node is self.target:
+            if self.kind in ("guard", "skip", "call"):
+                return ast.Pass()
+            if self.kind == "finite":
+                f, arg = node.func, node.args[0]
+                if isinstance(f, ast.Attribute) and not (
+                        isinstance(f.value, ast.Name) and f.value.id == "math"):
+                    return ast.UnaryOp(ast.Invert(), ast.Call(
+                        ast.Attribute(f.value, "isinf", ast.Load()), [arg], []))
+                isinf = ast.Attribute(f.value, "isinf", ast.Load()) \
+                    if isinstance(f, ast.Attribute) else ast.Name("isinf", ast.Load())
+                return ast.UnaryOp(ast.Not(), ast.Call(isinf, [arg], []))
+            if self.kind == "atomic":
+                return ast.Call(node.args[1], [node.args[0]], [])
+            if self.kind == "default":
+                node.value = (not node.value) if isinstance(node.value, bool) \
+                    else _renumber(node.value)
+                return node
             if isinstance(node, ast.BinOp):
                 node.op = SWAP[type(node.op)]()
             elif isinstance(node, ast.Compare):
@@ -134,8 +210,8 @@ class _Apply(ast.NodeTransformer):
 
 def mutated_source(path: Path, index: int) -> str:
     tree = ast.parse(path.read_text())
-    node = sites(tree)[index][0]
-    return ast.unparse(ast.fix_missing_locations(_Apply(node).visit(tree)))
+    node, kind, _ = sites(tree)[index]
+    return ast.unparse(ast.fix_missing_locations(_Apply(node, kind).visit(tree)))
 
 
 def locate(path: Path, line: int, change: str) -> int:
@@ -148,14 +224,15 @@ def locate(path: Path, line: int, change: str) -> int:
     return found[0]
 
 
-def plan(groups: dict, per_module: int, seed: int) -> list[Mutant]:
+def plan(groups: dict, per_module: int, seed: int, kinds=KINDS) -> list[Mutant]:
     rng = random.Random(seed)
     out = []
     for group, (files, _) in groups.items():
         pool = []
         for f in files:
             tree = ast.parse((ROOT / f).read_text())
-            pool += [(f, i, node.lineno, desc) for i, (node, _, desc) in enumerate(sites(tree))]
+            pool += [(f, i, node.lineno, desc) for i, (node, kind, desc)
+                     in enumerate(sites(tree)) if kind in kinds]
         for f, i, line, desc in rng.sample(pool, min(per_module, len(pool))):
             out.append(Mutant(group, f, line, desc, i))
     return out
@@ -197,6 +274,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=300.0)
     p.add_argument("--only", default=None, help="comma-separated module groups")
+    p.add_argument("--kinds", default=None,
+                   help=f"comma-separated operator kinds (default all: {','.join(KINDS)})")
     p.add_argument("--json", default=None)
     p.add_argument("--list", action="store_true", help="print the plan and stop")
     p.add_argument("--rerun", default=None, metavar="JSON",
@@ -211,7 +290,11 @@ def main() -> None:
                           locate(ROOT / m.file, m.line, m.change))
                    for m in old if m.group in groups]
     else:
-        mutants = plan(groups, a.per_module, a.seed)
+        kinds = KINDS if a.kinds is None else tuple(a.kinds.split(","))
+        unknown = set(kinds) - set(KINDS)
+        if unknown:
+            p.error(f"unknown kinds {sorted(unknown)}; choose from {','.join(KINDS)}")
+        mutants = plan(groups, a.per_module, a.seed, kinds)
     if a.list:
         for m in mutants:
             print(f"{m.group:<11} {m.file}:{m.line}  {m.change}")
