@@ -299,3 +299,30 @@ def test_a_rule_and_a_rule_keyword_together_are_refused_not_silently_ignored(kw)
         modes.simulate([[0.3, 0.5]], [1.0], [0.0, 1.0], rule=rules.ngd(2.0), **kw)
     with pytest.raises(ValueError, match="names the whole rule"):
         modes.velocity([[0.3, 0.5]], [1.0], rule=rules.ngd(2.0), **kw)
+
+
+@pytest.mark.parametrize("make", [lambda: rules.kfac(), lambda: rules.minibatch_sgd(),
+                                  lambda: rules.hcgd(), lambda: rules.noisy_sgd("isotropic")],
+                         ids=["kfac", "minibatch", "hcgd", "noisy_sgd"])
+def test_a_rule_without_a_mode_form_is_refused_by_name(make):
+    """The rule's own check runs before any work: a clear ValueError naming the rule, not an
+    AttributeError from deep inside the field."""
+    rule = make()
+    with pytest.raises(ValueError, match="no singular-mode form"):
+        modes.simulate([[0.3, 0.4]], [1.0], [0, 1], rule=rule, method="discrete")
+
+
+def test_map_and_end_to_end_runs_default_to_unit_learning_rate():
+    """Called without lr, both follow the q = 1 closed forms at lr = 1: eq 17 at p = 0
+    (etabar = lr d^0) and W(t) = W* + e^{-t} (W0 - W*) for a full-rank map."""
+    t = np.linspace(0.0, 3.0, 4)
+    run = modes.simulate_map(0.2, 1.3, t, 2, 1.0)
+    np.testing.assert_allclose(run.map[:, 0], 1.3 + (0.2 - 1.3) * np.exp(-t), atol=1e-9)
+    run = modes.simulate_map_exponent(0.2, 1.3, t, 0.0)  # etabar defaults to 1 too
+    np.testing.assert_allclose(run.map[:, 0], 1.3 + (0.2 - 1.3) * np.exp(-t), atol=1e-9)
+    rng = np.random.default_rng(2)
+    w0, target = rng.standard_normal((3, 3)) + 3 * np.eye(3), rng.standard_normal((3, 3))
+    e2e = modes.simulate_end_to_end(w0, target, t, 3, 1.0)
+    want = target + np.exp(-t)[:, None, None] * (w0 - target)
+    assert e2e.status == 0
+    np.testing.assert_allclose(e2e.sigma, want, atol=1e-8)

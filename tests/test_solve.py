@@ -399,3 +399,59 @@ def test_the_budget_blames_a_dense_save_grid_not_stiffness():
     assert res.status[0] == Status.FAILED
     assert "the save times make the steps short" in res.message[0]
     assert "stiff" not in res.message[0]
+
+
+def test_initial_step_is_finite_when_the_trial_velocity_is_nan():
+    """scipy's initial-step heuristic probes the field at an Euler guess; a field that returns
+    NaN there (and only there) must leave a finite, positive first step, not NaN."""
+    from dlnsim.solve.controllers import ErrorControl
+
+    calls = []
+
+    def call(y):
+        calls.append(1)
+        return np.full_like(y, np.nan) if len(calls) > 1 else -y
+
+    ctl = ErrorControl(1e-8, 1e-10)
+    ctl.init(call, np.array([0.0, 1.0]), np.array([[1.0, 2.0]]))
+    h = ctl.propose(np.array([0]), np.array([0.0]), np.array([1.0]))
+    assert len(calls) == 2 and np.isfinite(h[0]) and 0 < h[0] <= 1.0
+
+
+def test_a_stall_found_at_the_step_cap_says_stall():
+    """When the stall window closes on the very step that reaches max_steps, the run stops
+    once, for the stall (the first reason found), and keeps that message."""
+    from dlnsim.solve.status import STALL_WINDOW
+
+    # the first window still holds the descent to 0; the second is all chatter at y = 0
+    res = run("dopri5", lambda y, idx: -np.sign(y), np.array([[1.0]]), np.linspace(0, 3, 4),
+              limits=Limits(max_steps=2 * STALL_WINDOW))
+    assert res.status[0] == -1
+    assert "step size underflow" in res.message[0] and "max_steps" not in res.message[0]
+
+
+def test_the_progress_bar_advances_to_the_end(monkeypatch):
+    """Not quiet: the bar advances with the run's time, in order, up to its total."""
+    from dlnsim.solve import loop
+
+    bars = []
+
+    class Bar:
+        def __init__(self, total, **kw):
+            self.total, self.n, self.updates = total, 0.0, 0
+            bars.append(self)
+
+        def update(self, x):
+            self.n += x
+            self.updates += 1
+
+        def set_postfix_str(self, *a, **k):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(loop, "tqdm", Bar)
+    solve(_linear(RATES), Y0, Options.checked("ode", "dopri5", T), quiet=False)
+    assert len(bars) == 1 and bars[0].updates > len(T)
+    assert bars[0].n == pytest.approx(bars[0].total, rel=1e-12)

@@ -59,6 +59,8 @@ def test_the_spec_expands_to_its_grid_and_chunks_by_shape():
     ({"grid": {"q": [0.5]}}, "grid.q must be >= 1"),
     ({"grid": {"depth": [2, 2]}}, "grid.depth repeats a value"),
     ({"grid": {"seeds": 0}}, "grid.seeds must be a count >= 1"),
+    ({"grid": {"clip": [0.0]}}, "grid.clip must be > 0 or inf"),
+    ({"grid": {"clip": [-1.0, "inf"]}}, "grid.clip must be > 0 or inf"),
     ({"time": {"method": "euler"}}, "time.method must be"),
     ({"time": {"solver": "rk4"}}, "time.solver = 'rk4' needs time.dt"),
     ({"task": {"kind": "target"}}, "exactly one of task.singular_values and task.target"),
@@ -311,6 +313,8 @@ def _damage(path, how):
         r["loss"][0, 3] = np.nan
     elif how == "status 7":
         r["status"][0] = 7
+    elif how == "negative seconds":
+        r["seconds"] = np.array(-1.0)
     elif how == "object array":
         r["message"] = r["message"].astype(object)
         with open(path, "wb") as fh:
@@ -322,7 +326,7 @@ def _damage(path, how):
 
 @pytest.mark.parametrize("how", ["truncated", "random bytes", "shifted members", "missing key",
                                  "extra key", "wrong shape", "NaN in a finished member",
-                                 "status 7", "object array"])
+                                 "status 7", "negative seconds", "object array"])
 def test_a_damaged_chunk_file_is_reported_never_merged_and_resume_reruns_it(tmp_path, how,
                                                                            capsys):
     out = tmp_path / "s"

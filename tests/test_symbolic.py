@@ -103,3 +103,67 @@ def test_symbolic_mode_velocities_equal_the_numeric_field_in_value(d, q, block):
                      for v in fn(*sigma.T, s_star)], axis=1)
     got = modes.velocity(sigma, s_star, q=float(q), block_diagonal=block)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+
+
+def test_the_lazy_rich_closed_form_solves_its_ode_and_starts_at_u0():
+    """symbolic.canon.unbalanced_mode_gd against du/dt = lr (s - u) sqrt(c^2 + 4 u^2) by
+    central differences, for both signs of c and u0, rich to lazy."""
+    from dlnsim.symbolic import canon
+
+    t = np.linspace(0.0, 6.0, 61)
+    for c, u0 in [(1e-3, 0.01), (0.5, -0.2), (-2.0, 0.3), (3.0, 1.0)]:
+        u = canon.unbalanced_mode_gd(t, u0, c, 1.2, lr=0.7)
+        assert abs(u[0] - u0) < 1e-14
+        h = 1e-6
+        du = (canon.unbalanced_mode_gd(t + h, u0, c, 1.2, 0.7)
+              - canon.unbalanced_mode_gd(t - h, u0, c, 1.2, 0.7)) / (2 * h)
+        np.testing.assert_allclose(du, 0.7 * (1.2 - u) * np.sqrt(c * c + 4 * u * u),
+                                   rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match="c must be non-zero"):
+        canon.unbalanced_mode_gd(t, 0.1, 0.0, 1.0)
+
+
+def test_decay_fixed_points_solve_their_equation_and_vanish_above_the_critical_decay():
+    from dlnsim.symbolic import canon
+
+    for d in (3, 4, 6):
+        crit = canon.critical_decay(2.0, d)
+        lo, hi = canon.decay_fixed_points(2.0, 0.5 * crit, d)
+        for x in (lo, hi):
+            assert abs((2.0 - x) * x ** ((d - 2) / d) - 0.5 * crit) < 1e-13
+        assert 0 < lo < hi < 2.0
+        assert canon.decay_fixed_points(2.0, 1.01 * crit, d) == []
+    assert canon.decay_fixed_points(2.0, 0.5, 2) == [1.5]
+    assert canon.decay_fixed_points(2.0, 3.0, 2) == []
+    assert canon.balanced_sharpness(2.0, 3) == pytest.approx(3 * 2.0 ** (4 / 3), rel=1e-15)
+    with pytest.raises(ValueError, match="gamma"):
+        canon.decay_fixed_points(2.0, -1.0, 3)
+
+
+def test_half_max_times_default_to_unit_rate():
+    """Without lr (etabar), eq 17 at p = 0 from zero reaches s*/2 at ln 2 (etabar = lr d^0)."""
+    assert symbolic.half_max_time(2, 1.0, 1.0) == pytest.approx(math.log(2), rel=1e-12)
+    assert symbolic.half_max_time(3, 1.0, 5.0) == pytest.approx(math.log(2), rel=1e-12)
+    assert symbolic.half_max_time_exponent(0.0, 1.0) == pytest.approx(math.log(2), rel=1e-12)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: symbolic.closed_form(1, zero_init=True),
+    lambda: symbolic.closed_form(2, zero_init=True),
+    lambda: symbolic.half_max_time_exponent(1.0, 1.0),
+    lambda: symbolic.half_max_time(2, math.inf, 1.0),
+    lambda: symbolic.escape_exponent(2, math.inf),
+], ids=["closed_form p=1", "closed_form p=2", "half_max p=1", "half_max GD d=2",
+        "escape GD d=2"])
+def test_a_start_at_zero_where_zero_is_a_fixed_point_is_refused(call):
+    """For p >= 1 zero is a fixed point of eq 17: no closed form from zero, no half-max time
+    without init, no finite-time escape; each says so instead of returning a number."""
+    with pytest.raises(ValueError, match="fixed point|p >= 1|no finite-time escape"):
+        call()
+
+
+@pytest.mark.parametrize("init", [0.0, 0.5, 0.7, -0.1])
+def test_a_half_max_time_from_an_init_outside_the_way_up_is_refused(init):
+    """From init the half-max time integrates from init / s* to 1/2: only 0 < init < s*/2."""
+    with pytest.raises(ValueError, match="init must lie strictly between 0 and target/2"):
+        symbolic.half_max_time_exponent(0.5, 1.0, init=init)

@@ -11,6 +11,7 @@ conserved quantity, a dense reference) and reports the error against a stated to
 
 from dlnsim.solve.status import Results
 from dlnsim.verify import (  # noqa: F401 (importing registers the checks)
+    canon,
     function_space,
     gao,
     huh_modes,

@@ -63,7 +63,7 @@ def _half_time(d: int, q: float, s_star: float, s0: float, t_guess: float) -> fl
     h = float(t[k] - t[k - 1])
     f0, f1 = run.map[k - 1, 0] - s_star / 2, run.map[k, 0] - s_star / 2
     r0, r1 = (float(np.sum(modes.velocity(run.sigma[j], [s_star], q=q)
-                           * modes.jacobian(run.sigma[j]))) * h for j in (k - 1, k))
+                           * _j(run.sigma[j]))) * h for j in (k - 1, k))
 
     def hermite(x):  # value and slope of the cubic through (0, f0, r0), (1, f1, r1)
         h00, h10, h01, h11 = 2 * x**3 - 3 * x**2 + 1, x**3 - 2 * x**2 + x, -2 * x**3 + 3 * x**2, \

@@ -397,6 +397,62 @@ def _never_balanced():
     return _replace(paths, "BALANCE_RTOL", lambda value: -1.0)
 
 
+def _imbalance_halved():
+    """The depth-2 lazy/rich closed form with c halved (c read as (s_1^2 - s_2^2) / 2)."""
+    from dlnsim.symbolic import canon
+
+    return _everywhere(canon.unbalanced_mode_gd, lambda f: lambda t, u0, c, s_star, lr=1.0: f(
+        t, u0, c / 2, s_star, lr))
+
+
+def _always_balanced():
+    """path='auto' takes the balanced path whatever the imbalance (threshold infinite)."""
+    from dlnsim.curvature import paths
+
+    return _replace(paths, "BALANCE_RTOL", lambda value: math.inf)
+
+
+def _discrete_heun():
+    """Discrete steps taken as Heun's method (two field evaluations), not y + lr v(y)."""
+    from dlnsim.solve import discrete
+    from dlnsim.solve.base import Step
+
+    def make(f):
+        def step(self, call, y, h, state=None):
+            k1 = call(y)
+            return Step(y + 0.5 * (k1 + call(y + k1)))
+        return step
+    return _replace(discrete.Discrete, "step", make)
+
+
+def _gn_first_block_dropped():
+    """The dense Gauss-Newton matrix built without the first layer's rows and columns."""
+    from dlnsim.curvature import dense
+
+    def make(f):
+        def gauss_newton(net, input_cov=None):
+            h = np.array(f(net, input_cov))
+            k = net.weights[0].size
+            h[:k, :] = 0.0
+            h[:, :k] = 0.0
+            return h
+        return gauss_newton
+    return _everywhere(dense.gauss_newton, make)
+
+
+def _decay_first_layer_only():
+    """Weight decay (and L2) applied to the first layer only."""
+    from dlnsim.rules import fields
+    from dlnsim.rules.stack import Direction
+
+    def make(f):
+        def apply(self, d, s):
+            out = f(self, d, s)
+            return Direction((out.params[0],) + tuple(d.params[1:]), out.cotangent)
+        return apply
+    return _replace(fields._AddWeights, "apply", make)
+
+
 def _rule_faster():
     from dlnsim.rules.core import Rule
     return _replace(Rule, "stack_direction",
@@ -695,6 +751,16 @@ MUTANTS: tuple[Mutant, ...] = (
            _cutoff_x10),
     Mutant("routing.never_balanced", "path='auto' never takes the balanced path (slower, the "
            "same values)", ("huh.ngd.dense",), _never_balanced),
+    Mutant("canon.imbalance_halved", "the lazy/rich closed form with c halved",
+           ("canon.lazy_rich",), _imbalance_halved),
+    Mutant("routing.always_balanced", "path='auto' takes the balanced path on unbalanced "
+           "networks", ("canon.ngd_exact",), _always_balanced),
+    Mutant("discrete.heun", "discrete steps taken as Heun's method (two evaluations)",
+           ("canon.discrete_steps",), _discrete_heun),
+    Mutant("gn.first_block_dropped", "the dense Gauss-Newton matrix without the first "
+           "layer's block", ("canon.sharpness",), _gn_first_block_dropped),
+    Mutant("decay.first_layer_only", "weight decay applied to the first layer only",
+           ("canon.decay_fixed_points",), _decay_first_layer_only),
 )
 
 
