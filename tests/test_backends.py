@@ -213,3 +213,22 @@ def test_depth2_path_on_torch_stacks_equals_the_numpy_dense_path(device, whitene
             scale = max(float(np.abs(w).max()) for w in want)
             for g, w in zip(got, want):
                 assert float(np.abs(g[b].cpu().numpy() - w).max()) <= 1e-10 * scale
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_layer_rates_on_torch_equal_numpy(device):
+    """rules.layer_rates on tensors: full matrices (S != I) and singular modes."""
+    rng = np.random.default_rng(3)
+    net = Network.random((3, 4, 2, 3), scale=0.8, seed=3)
+    a = rng.standard_normal((3, 3))
+    task = Task(rng.standard_normal((3, 3)), input_cov=a @ a.T + np.eye(3))
+    rule = rules.chain(rules.ngd(2), rules.weight_decay(0.1), rules.layer_rates((0.5, 2, 1)))
+    want = rule.velocity(net, task)
+    got = rule.stack_velocity(_torch_stack(net, task, device))
+    for g, w in zip(got, want):
+        assert float(np.abs(g[0].cpu().numpy() - w).max()) <= 1e-12 * float(np.abs(w).max())
+    s0, target, t = 0.1 + 0.2 * rng.random((4, 3)), 1.0 + rng.random(4), np.linspace(0, 2, 3)
+    ref = modes.simulate(s0, target, t, rule=rule, rtol=1e-12, atol=1e-14)
+    run = modes.simulate(s0, target, t, rule=rule, rtol=1e-12, atol=1e-14, backend="torch",
+                         device=device)
+    assert run.success and np.abs(run.sigma - ref.sigma).max() < 1e-10

@@ -380,3 +380,17 @@ def test_small_mistakes_get_one_line_that_says_what_is_wrong(tmp_path, capsys, a
     os.symlink("/nonexistent/dir/x.npz", tmp_path / "dangling.npz")
     rc, out, err = _run([a.format(tmp=tmp_path) for a in argv] + ["--quiet"], capsys)
     assert rc == 2 and out == "" and err.count("\n") == 1 and match in err, err
+
+
+def test_figures_help_names_every_figure_and_format_of_the_registry(capsys):
+    from dlnsim import plots
+    from dlnsim.cli import figures
+
+    assert figures.FIGURE_NAMES == tuple(plots.FIGURES)
+    assert figures.FIGURE_FORMATS == plots.FORMATS
+    with pytest.raises(SystemExit):
+        main(["figures", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for name in plots.FIGURES:
+        assert name in out
+    assert "{png,pdf,svg}" in out and "the files' format" in out

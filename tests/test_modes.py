@@ -326,3 +326,23 @@ def test_map_and_end_to_end_runs_default_to_unit_learning_rate():
     want = target + np.exp(-t)[:, None, None] * (w0 - target)
     assert e2e.status == 0
     np.testing.assert_allclose(e2e.sigma, want, atol=1e-8)
+
+
+def test_mode_runs_are_quiet_by_default_and_simulate_is_not(monkeypatch):
+    """The mode-level integrators show no progress bar unless asked (quiet=True); a
+    full-matrix simulate shows one (quiet=False)."""
+    from dlnsim import Network, Task, simulate
+    from dlnsim.solve import loop
+
+    seen = []
+    real = loop.tqdm
+    monkeypatch.setattr(loop, "tqdm", lambda *a, **k: seen.append(k.get("disable")) or real(
+        *a, **{**k, "disable": True}))
+    t = [0.0, 0.5]
+    modes.simulate([[0.3, 0.4]], [1.0], t)
+    modes.simulate_map(0.2, 1.0, t, 2, 2.0)
+    modes.simulate_map_exponent(0.2, 1.0, t, 0.5)
+    modes.simulate_end_to_end(np.eye(2), 2 * np.eye(2), t, 2, 2.0)
+    assert seen == [True] * 4
+    simulate(Network.random((2, 2, 2), seed=0), Task(np.eye(2)), rules.gd(), t)
+    assert seen[-1] is None  # tqdm's own choice: a bar on a terminal

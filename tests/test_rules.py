@@ -443,3 +443,55 @@ def test_public_defaults_are_the_documented_values():
     v = modes.velocity(sigma, [1.0])
     np.testing.assert_array_equal(v, modes.velocity(sigma, [1.0], q=2.0))
     assert not np.allclose(v, modes.velocity(sigma, [1.0], q=1.0))
+
+
+@settings(max_examples=15, deadline=None)
+@given(case=dln_cases(), decay=st.sampled_from([0.0, 0.3]))
+def test_layer_rates_scale_each_layers_whole_update(case, decay):
+    """chain(gd, weight_decay, layer_rates): layer i moves by -rate_i (g_i + lam w_i), against
+    the dense gradient written out; dense(v, ctx) agrees with the fast path."""
+    from dlnsim.testing import dense_velocity
+
+    weights, target, cov = case
+    net, task = Network(weights), Task(target=target, input_cov=cov)
+    rates = tuple(0.5 + k for k in range(net.depth))
+    rule = rules.chain(rules.layer_rates(rates), rules.gd(), rules.weight_decay(decay))
+    g = _dense_gradient(weights, target, cov)
+    want, k = [], 0
+    for r, w in zip(rates, weights):
+        want.append(-r * (g[k:k + w.size] + decay * w.ravel()))
+        k += w.size
+    got = flat(rule.velocity(net, task))
+    np.testing.assert_allclose(got, np.concatenate(want), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(flat(dense_velocity(net, task, rule)), got, rtol=1e-10,
+                               atol=1e-14)
+
+
+def test_layer_rates_on_modes_equal_the_aligned_network():
+    """On singular modes each column (layer) of the velocity is scaled by its rate, as on the
+    aligned full-matrix network."""
+    from dlnsim import modes
+
+    sigma = np.array([[0.4, 0.9, 0.6], [0.2, 0.5, 1.1]])
+    rule = rules.chain(rules.ngd(2.0), rules.layer_rates((0.5, 3.0, 1.0)))
+    got = modes.velocity(sigma, [1.0, 0.5], rule=rule)
+    plain = modes.velocity(sigma, [1.0, 0.5], q=2.0)
+    np.testing.assert_allclose(got, plain * np.array([0.5, 3.0, 1.0]), rtol=1e-14)
+    target = np.diag([1.0, 0.5])
+    net = Network.aligned(target, sigma, widths=(2, 2, 2, 2))
+    full = rule.velocity(net, Task(target=target))
+    embedded = Network.aligned(target, got, widths=(2, 2, 2, 2))  # linear in the strengths
+    for a, b in zip(full, embedded.weights):
+        np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+@pytest.mark.parametrize("rates,err,match", [
+    ((1.0, 2.0), ValueError, "2 rates for a network of depth 3"),
+    ((1.0, -2.0, 1.0), ValueError, r"rates\[1\]"),
+    ((), ValueError, "one rate per layer"),
+    (3.0, TypeError, "rates must be a sequence"),
+])
+def test_layer_rates_refuse_rates_that_do_not_fit(rates, err, match):
+    net = Network.random((2, 3, 3, 2), seed=0)
+    with pytest.raises(err, match=match):
+        rules.chain(rules.gd(), rules.layer_rates(rates)).velocity(net, Task(np.eye(2)))

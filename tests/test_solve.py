@@ -144,14 +144,16 @@ def test_a_diverging_member_stops_alone_and_says_when(method):
         assert "t = 1.66" in res.message[1]  # blow-up at 1/0.6
 
 
-def test_field_failure_stops_every_running_member_with_status_minus_1():
+@pytest.mark.parametrize("solver", ["dopri5", "DOP853", "RK45"])
+def test_field_failure_stops_every_running_member_with_status_minus_1(solver):
     def field(y, idx):
         if np.any(y < 0.5):
             raise ArithmeticError("solver did not converge")
         return -y
 
-    res = run("dopri5", field, np.ones((2, 1)), np.linspace(0, 2, 5))
-    assert list(res.status) == [-1, -1]
+    members = 2 if solver == "dopri5" else 1  # scipy's solvers take one member
+    res = run(solver, field, np.ones((members, 1)), np.linspace(0, 2, 5))
+    assert list(res.status) == [-1] * members
     assert all("vector field failed" in m and "did not converge" in m for m in res.message)
     assert np.all(res.saved >= 2)
 
@@ -437,8 +439,9 @@ def test_the_progress_bar_advances_to_the_end(monkeypatch):
     bars = []
 
     class Bar:
-        def __init__(self, total, **kw):
-            self.total, self.n, self.updates = total, 0.0, 0
+        def __init__(self, total, disable=None, **kw):
+            self.total, self.n, self.updates, self.closed = total, 0.0, 0, False
+            self.disable = disable
             bars.append(self)
 
         def update(self, x):
@@ -449,9 +452,79 @@ def test_the_progress_bar_advances_to_the_end(monkeypatch):
             pass
 
         def close(self):
-            pass
+            self.closed = True
 
     monkeypatch.setattr(loop, "tqdm", Bar)
     solve(_linear(RATES), Y0, Options.checked("ode", "dopri5", T), quiet=False)
-    assert len(bars) == 1 and bars[0].updates > len(T)
+    assert len(bars) == 1 and bars[0].updates > len(T) and bars[0].closed
     assert bars[0].n == pytest.approx(bars[0].total, rel=1e-12)
+    assert not bars[0].disable
+
+
+def test_a_run_whose_results_pass_max_memory_is_refused_before_any_work():
+    """check_memory refuses an estimate above Limits.max_memory (and a non-finite one); simulate
+    calls it before the first field evaluation."""
+    from dlnsim import Network, Task, rules, simulate
+    from dlnsim.solve import check_memory
+
+    check_memory(9_999.0, Limits(max_memory=10_000))
+    for need in (10_001.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="GiB of results, above the limit"):
+            check_memory(need, Limits(max_memory=10_000))
+    with pytest.raises(ValueError, match="GiB of results, above the limit"):
+        simulate(Network.random((3, 3, 3), seed=0), Task(np.eye(3)), rules.gd(),
+                 np.linspace(0, 1, 10_001), limits=Limits(max_memory=10_000), quiet=True)
+
+
+def test_a_field_that_fails_inside_dopri853s_dense_output_is_reported_as_its_failure():
+    """DOP853's interpolant evaluates the field again; an ArithmeticError there is the field's
+    failure (its own message), not a divergence."""
+    from dlnsim.solve.base import Diverged
+    from dlnsim.solve.scipy import Scipy
+
+    fail = []
+
+    def call(y):
+        if fail:
+            raise ArithmeticError("the field gave up here")
+        return -y
+
+    stepper = Scipy("DOP853", 0.0, 1.0, 1e-8, 1e-10)
+    y0 = np.array([[1.0, 2.0]])
+    stepper.init(call, y0)
+    out = stepper.step(call, y0, None)
+    fail.append(True)
+    with pytest.raises(ArithmeticError, match="gave up here") as err:
+        out.dense(float(out.t[0]) / 2)
+    assert not isinstance(err.value, Diverged)
+
+
+def test_a_field_that_is_not_finite_inside_dopri853s_dense_output_is_a_divergence():
+    """A NaN from the interpolant's extra field evaluations never reaches the saved states: the
+    save raises Diverged at that time."""
+    from dlnsim.solve.base import Diverged
+    from dlnsim.solve.scipy import Scipy
+
+    broken = []
+
+    def call(y):
+        return np.full_like(y, np.nan) if broken else -y
+
+    stepper = Scipy("DOP853", 0.0, 1.0, 1e-8, 1e-10)
+    y0 = np.array([[1.0, 2.0]])
+    stepper.init(call, y0)
+    out = stepper.step(call, y0, None)
+    broken.append(True)
+    tk = float(out.t[0]) / 2
+    with pytest.raises(Diverged) as err:
+        out.dense(tk)
+    assert err.value.t == tk and "non-finite at t = " in str(err.value)
+
+
+def test_zero_rows_zeroes_the_rows_given_and_every_non_finite_entry():
+    from dlnsim.solve.base import zero_rows
+
+    y = np.array([[np.nan, 1.0], [2.0, 3.0], [np.inf, -4.0]])
+    out = zero_rows(y, np.array([False, True, False]))
+    np.testing.assert_array_equal(out, [[0.0, 1.0], [0.0, 0.0], [0.0, -4.0]])
+    assert zero_rows(y, np.zeros(3, dtype=bool)) is y  # nothing lost: the state as it is

@@ -60,6 +60,8 @@ def test_the_spec_expands_to_its_grid_and_chunks_by_shape():
     ({"grid": {"depth": [2, 2]}}, "grid.depth repeats a value"),
     ({"grid": {"seeds": 0}}, "grid.seeds must be a count >= 1"),
     ({"grid": {"clip": [0.0]}}, "grid.clip must be > 0 or inf"),
+    ({"task": {"kind": "target", "singular_values": [1.0, 0.5, 0.2], "n": 2}},
+     "task.n = 2 is smaller than the 3 singular values"),
     ({"grid": {"clip": [-1.0, "inf"]}}, "grid.clip must be > 0 or inf"),
     ({"time": {"method": "euler"}}, "time.method must be"),
     ({"time": {"solver": "rk4"}}, "time.solver = 'rk4' needs time.dt"),
@@ -416,6 +418,8 @@ def test_the_readme_spec_runs_from_the_command_line_then_status_and_plot(tmp_pat
     path = _toml(tmp_path, block)
     out = tmp_path / "out"
     assert main(["sweep", path, "--out", str(out), "--quiet", "--workers", "2"]) == 0
+    # the TOML as written, comments included, is kept beside the run for people to read
+    assert (out / "spec.toml").read_text() == block
     text = capsys.readouterr().out
     assert f"{spec.size} members" in text and "0 failed" in text
     assert main(["sweep", "status", str(out)]) == 0

@@ -167,3 +167,10 @@ def test_a_half_max_time_from_an_init_outside_the_way_up_is_refused(init):
     """From init the half-max time integrates from init / s* to 1/2: only 0 < init < s*/2."""
     with pytest.raises(ValueError, match="init must lie strictly between 0 and target/2"):
         symbolic.half_max_time_exponent(0.5, 1.0, init=init)
+
+
+def test_the_hypergeometric_implicit_time_refuses_p_1():
+    """At p = 1 the antiderivative's 2F1 form degenerates; the logistic closed form is the
+    one to use, and the function says so."""
+    with pytest.raises(ValueError, match="logistic closed form"):
+        symbolic.implicit_time_hyper(1)

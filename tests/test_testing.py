@@ -357,3 +357,32 @@ def test_assert_velocity_matches_dense_fails_when_the_reference_overflows():
     with pytest.raises(AssertionError, match="the dense reference velocity of ngd.* is not "
                                              "finite"):
         dt.assert_velocity_matches_dense(net, task, rules.ngd(1, damping=1e-320), rtol=1e-8)
+
+
+@settings(max_examples=30, deadline=None)
+@given(dt.lambda_balanced_networks())
+def test_lambda_balanced_networks_have_c_equal_to_lambda_times_identity(net):
+    c = net.imbalance()[0]
+    lam = np.trace(c) / c.shape[0]
+    scale = max(float(np.abs(w).max()) for w in net.weights) ** 2
+    assert np.abs(c - lam * np.eye(c.shape[0])).max() <= 1e-12 * max(scale, 1e-300)
+    assert net.depth == 2 and net.widths[1] <= net.widths[0]
+
+
+@settings(max_examples=15, deadline=None)
+@given(dt.lambda_balanced_networks(lam=(-0.3, 0.8)), st.integers(0, 2**16))
+def test_the_riccati_solution_follows_gradient_flow_from_any_lambda_balanced_start(net, seed):
+    """dlnsim.symbolic.canon.lambda_balanced_depth2 against simulate (GD, rtol 1e-12), any
+    widths the strategy draws (n_0 != n_2, bottlenecks, lam of both signs)."""
+    from dlnsim import Task, rules, simulate
+    from dlnsim.symbolic import canon
+
+    rng = np.random.default_rng(seed)
+    target = rng.standard_normal((net.widths[2], net.widths[0]))
+    t = np.linspace(0.0, 4.0, 5)
+    run = simulate(net, Task(target=target), rules.gd(), t, rtol=1e-12, atol=1e-14,
+                   quiet=True)
+    maps, _, kernel = canon.lambda_balanced_depth2(*net.weights, target, t)
+    np.testing.assert_allclose(run.map, maps, atol=1e-8)
+    np.testing.assert_allclose(np.einsum("tij,tkj->tik", run.weights[1], run.weights[1]),
+                               kernel, atol=1e-8)

@@ -14,14 +14,22 @@ from dlnsim.cli.args import (
     path,
 )
 
+# dlnsim.plots.FIGURES and FORMATS, named here so that building the parser does not import
+# matplotlib (tests/test_cli.py checks that they are the registry's)
+FIGURE_NAMES = ("fig1", "fig2", "fig3", "fig4", "fig5", "gn_norm", "other_rules", "depth2_wide",
+                "phase_diagram", "lazy_rich")
+FIGURE_FORMATS = ("png", "pdf", "svg")
+
 
 def add(sub, common) -> None:
     f = sub.add_parser("figures", parents=[common], help="draw the papers' figures")
     f.add_argument("--out", default="figures", type=path,
                    help="output folder (default figures/)")
     f.add_argument("--only", default=None, metavar="NAME",
-                   help="one figure: fig1, fig2, fig3, fig4, fig5, gn_norm or other_rules")
-    f.add_argument("--format", choices=("png", "pdf"), default="png")
+                   help="one figure: " + ", ".join(FIGURE_NAMES[:-1]) + " or "
+                        + FIGURE_NAMES[-1])
+    f.add_argument("--format", choices=FIGURE_FORMATS, default="png",
+                   help="the files' format (default png)")
     f.add_argument("--workers", type=count("a positive integer", 1), default=None,
                    metavar="N", help="worker processes drawing figures side by side, one BLAS "
                                      "thread each (default: the CPUs this process may use)")

@@ -6,7 +6,7 @@ the paper's notation; :func:`save` writes one atomically, :func:`write_figures` 
 
 * :mod:`~dlnsim.plots.portraits`: phase portraits (Figs 1, 3);
 * :mod:`~dlnsim.plots.papers`: Figs 2, 4, 5, the GN-norm, other-rules and depth-2 width-256
-  figures;
+  figures, and lazy-to-rich learning at depth 2 (beyond the papers);
 * :mod:`~dlnsim.plots.data`: the numbers behind them, apart from the drawing.
 """
 
@@ -31,6 +31,7 @@ from dlnsim.plots.papers import (
     fig5,
     fig_depth2_wide,
     fig_gn_norm,
+    fig_lazy_rich,
     fig_other_rules,
     phase_diagram,
 )
@@ -40,7 +41,7 @@ from dlnsim.plots.style import RULE_COLORS, RULE_LABELS, rule_label
 FIGURES: dict[str, Callable[[], Figure]] = {
     "fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5,
     "gn_norm": fig_gn_norm, "other_rules": fig_other_rules, "depth2_wide": fig_depth2_wide,
-    "phase_diagram": phase_diagram,
+    "phase_diagram": phase_diagram, "lazy_rich": fig_lazy_rich,
 }
 
 
@@ -165,5 +166,5 @@ def write_figures(out: str = "figures", only: str | None = None, fmt: str = "png
 __all__ = ["FIG2_EXPONENTS", "FIG2_TARGETS", "FIGURES", "PhasePortrait", "RULE_COLORS",
            "RULE_LABELS", "check_format", "conserved_quantity", "early_stopping", "fig1",
            "fig2", "fig2_data", "fig3", "fig4", "fig5", "fig_depth2_wide", "fig_gn_norm",
-           "fig_other_rules", "gn_norm_data", "phase_diagram", "phase_portrait", "rule_label",
-           "save", "write_figures"]
+           "fig_lazy_rich", "fig_other_rules", "gn_norm_data", "phase_diagram",
+           "phase_portrait", "rule_label", "save", "write_figures"]

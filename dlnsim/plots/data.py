@@ -171,3 +171,54 @@ def depth2_wide_data(n: int = WIDE_N, steps: int = 150, lr: float = 0.1) -> dict
             for name, rule in specs.items()}
     return {"task": task, "runs": runs, "rules": specs, "lr": lr, "n": n,
             "s_star": np.linalg.svd(task.target, compute_uv=False)[:8]}
+
+
+LAZY_RICH_LAMBDAS = (0.0, 0.5, 2.0, 8.0)
+
+
+def lazy_rich_data(lams=LAZY_RICH_LAMBDAS, t_end: float = 8.0, seed: int = 0) -> dict:
+    """Depth-2 gradient flow from lambda-balanced starts (widths 4, 4, 4, ``S = I``): the loss
+    and the alignment of the hidden representation's kernel ``w_1^T w_1`` (``<h(x), h(x')>``
+    with ``h = w_1 x``) with the task's ``W*^T W*``, simulated (DOP853) and by the matrix
+    Riccati solution (:func:`dlnsim.symbolic.canon.lambda_balanced_depth2`).
+
+    The second layer starts small (singular values 0.1) and ``w_1 = (w_2^T w_2 + lam I)^{1/2}
+    O^T``: ``lam = 0`` is a small balanced start (rich), large ``lam`` a large first layer
+    (lazy). Returns ``t`` and ``t_closed`` and, per ``lam``, the loss and the alignment, each
+    simulated and closed-form.
+    """
+    from dlnsim import rules
+    from dlnsim.integrate import simulate
+    from dlnsim.symbolic import canon
+    from dlnsim.task import Task
+
+    rng = np.random.default_rng(seed)
+    u, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+    v, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+    target = (u * np.array([3.0, 2.0, 1.0, 0.5])) @ v.T
+    ideal = target.T @ target
+    w2_left, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+    w2_right, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+    o, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+    w2 = 0.1 * w2_left @ w2_right.T
+    t = np.linspace(0.0, t_end, 81)
+    t_closed = np.linspace(0.0, t_end, 17)
+
+    def loss(maps):
+        return 0.5 * np.sum((maps - target) ** 2, axis=(1, 2))
+
+    def align(kernels):
+        return np.einsum("tij,ij->t", kernels, ideal) / (
+            np.linalg.norm(kernels, axis=(1, 2)) * np.linalg.norm(ideal))
+
+    out = {"t": t, "t_closed": t_closed, "lams": tuple(lams)}
+    for lam in lams:
+        evals, vecs = np.linalg.eigh(w2.T @ w2 + lam * np.eye(4))
+        w1 = (vecs * np.sqrt(evals)) @ vecs.T @ o.T
+        run = simulate(Network([w1, w2]), Task(target=target), rules.gd(), t, rtol=1e-10,
+                       atol=1e-12, quiet=True)
+        kernel = np.einsum("tji,tjk->tik", run.weights[0], run.weights[0])  # w_1^T w_1
+        maps, closed_kernel, _ = canon.lambda_balanced_depth2(w1, w2, target, t_closed)
+        out[lam] = {"loss": loss(run.map), "align": align(kernel),
+                    "loss_closed": loss(maps), "align_closed": align(closed_kernel)}
+    return out

@@ -15,6 +15,7 @@ from dlnsim.plots.data import (
     early_stopping,
     fig2_data,
     gn_norm_data,
+    lazy_rich_data,
     other_rules_data,
 )
 from dlnsim.plots.style import RULE_COLORS, RULE_LABELS, subplots
@@ -301,5 +302,45 @@ def phase_diagram(ds=None) -> Figure:
     fig.suptitle(rf"half-max time of $\bar\sigma$ from $\bar\sigma_0 = {data['init']:g}$ to "
                  rf"$\bar\sigma_*/2$, $\bar\sigma_* = {data['s_star']:g}$, lr $= {data['lr']:g}$",
                  fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# -- beyond the papers: lazy and rich learning at depth 2 ------------------------------------
+def fig_lazy_rich() -> Figure:
+    """Depth-2 learning curves and the hidden representation's kernel alignment with the
+    task over lambda, from rich (lambda = 0, small start) to lazy (large lambda), simulated
+    (lines) and by the matrix Riccati solution (markers; claim canon.riccati).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    data = lazy_rich_data()
+    fig, axes = subplots(1, 2, figsize=(10, 4.2))
+    colors = ("tab:purple", "tab:blue", "tab:green", "tab:orange")
+    for lam, color in zip(data["lams"], colors):
+        r = data[lam]
+        axes[0].semilogy(data["t"], r["loss"], "-", color=color, lw=1.4,
+                         label=rf"$\lambda = {lam:g}$")
+        axes[0].semilogy(data["t_closed"], r["loss_closed"], "o", mfc="none", color=color,
+                         ms=5)
+        axes[1].plot(data["t"], r["align"], "-", color=color, lw=1.4,
+                     label=rf"$\lambda = {lam:g}$")
+        axes[1].plot(data["t_closed"], r["align_closed"], "o", mfc="none", color=color, ms=5)
+    handles = [Line2D([], [], color="k", lw=1.4, label="simulation (gradient flow)"),
+               Line2D([], [], color="k", marker="o", mfc="none", ls="",
+                      label="Riccati closed form")]
+    axes[0].set_xlabel(r"time $t$ ($\eta = 1$)")
+    axes[0].set_ylabel(r"loss $\frac{1}{2}\|W - W^*\|_F^2$")
+    axes[0].set_ylim(bottom=1e-12)
+    axes[0].set_title(r"(A) learning curves, $c_1 = w_1 w_1^\top - w_2^\top w_2 = \lambda I$",
+                      fontsize=10)
+    axes[0].legend(handles=axes[0].get_legend_handles_labels()[0] + handles, fontsize=8)
+    axes[1].set_xlabel(r"time $t$ ($\eta = 1$)")
+    axes[1].set_ylabel(r"alignment $\cos(w_1^\top w_1,\ W^{*\top} W^*)$")
+    axes[1].set_title("(B) hidden kernel alignment: rich (small $\\lambda$) to lazy",
+                      fontsize=10)
+    axes[1].legend(fontsize=8)
     fig.tight_layout()
     return fig

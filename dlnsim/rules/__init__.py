@@ -1,7 +1,8 @@
 """Update rules: one protocol (:mod:`dlnsim.rules.core`), chains of small transforms.
 
 Continuous-time fields (:mod:`dlnsim.rules.fields`): :func:`gd`, :func:`ngd` (q-NGD, damping,
-block-diagonal NGD-d, paths), :func:`l2`, :func:`weight_decay`, :func:`clip`; their keyword
+block-diagonal NGD-d, paths), :func:`l2`, :func:`weight_decay`, :func:`clip`,
+:func:`layer_rates`; their keyword
 shorthand :func:`preset` and its inverse :func:`parts` (:mod:`dlnsim.rules.presets`). Discrete-time
 optimisers of the papers (:mod:`dlnsim.optim`): :func:`kfac`, :func:`tkfac`, :func:`hcgd`,
 :func:`noisy_sgd`, :func:`minibatch_sgd`. All compose with :func:`chain`, in stage order
@@ -19,11 +20,13 @@ from dlnsim.rules.fields import (  # noqa: F401 (the typed transforms: see __all
     L2,
     NGD,
     Clip,
+    LayerRates,
     Map,
     WeightDecay,
     clip,
     gd,
     l2,
+    layer_rates,
     ngd,
     weight_decay,
 )
@@ -52,5 +55,6 @@ def __dir__():
 # documented with their constructors (ngd, l2, weight_decay, clip) in dlnsim.rules.fields.
 __all__ = ["DEFAULT_Q", "DENSE_MAX", "PATHS", "Context", "Direction", "Map", "ModeStack",
            "NeedsDiscreteTime", "NotBalanced", "Optimiser", "Rule", "RuleParts", "Stack",
-           "Stage", "Transform", "chain", "clip", "gd", "hcgd", "kfac", "l2", "minibatch_sgd",
+           "Stage", "Transform", "chain", "clip", "gd", "hcgd", "kfac", "l2", "layer_rates",
+           "minibatch_sgd",
            "ngd", "noisy_sgd", "parts", "preset", "tkfac", "weight_decay"]

@@ -61,6 +61,7 @@ class Stage(IntEnum):
     PRECONDITION = 2  # ngd, kfac, tkfac, hcgd: at most one per chain
     RESCALE = 3       # clip: the preconditioned direction's speed
     DECAY = 4         # weight_decay: lam w added after the preconditioner (eq 7)
+    LAYER_RATES = 5   # layer_rates: each layer's whole update scaled by its own rate
 
 
 class Transform:

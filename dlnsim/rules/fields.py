@@ -363,6 +363,44 @@ class Clip(Transform):
 
 
 @dataclass(frozen=True, eq=False)
+class LayerRates(Transform):
+    """Per-layer learning rates: layer ``i``'s whole update scaled by ``rates[i]``, last in a
+    chain (:func:`layer_rates`).
+
+    Parameters
+    ----------
+    rates : tuple of float
+        One positive rate per layer, input layer first.
+    """
+
+    rates: tuple
+    stage = Stage.LAYER_RATES
+
+    @property
+    def name(self) -> str:
+        return "layer_rates(" + ", ".join(f"{r:g}" for r in self.rates) + ")"
+
+    def check(self, s) -> None:
+        depth = s.weights[0].shape[-1] if s.is_modes else len(s.weights)
+        if len(self.rates) != depth:
+            raise ValueError(f"layer_rates has {len(self.rates)} rates for a network of depth "
+                             f"{depth}")
+
+    def apply(self, d: Direction, s) -> Direction:
+        if s.is_modes:  # sigma (..., modes, d): layer i is the last axis' entry i
+            p = d.params[0]
+            rates = s.xp.asarray(self.rates, dtype=p.dtype, device=getattr(p, "device", None))
+            return Direction((p * rates,))
+        return Direction(tuple(r * p for r, p in zip(self.rates, d.params)))
+
+    def dense(self, v, ctx):
+        out = np.array(v, dtype=float)
+        for r, sl in zip(self.rates, ctx.slices):
+            out[sl] *= r
+        return out
+
+
+@dataclass(frozen=True, eq=False)
 class Map(Transform):
     """A stateless transform of the user's own, given by a function
     ``(direction, stack) -> direction`` (the core rules are typed transforms: ``NGD``,
@@ -451,3 +489,29 @@ def clip(max_speed: float) -> Rule:
     Rule
     """
     return Rule((Clip(V.positive(max_speed, "max_speed")),))
+
+
+def layer_rates(rates) -> Rule:
+    """Per-layer learning rates (Kunin et al. 2024, "Get rich quick"): layer ``i``'s update,
+    everything the chain computed for it (decay included), scaled by ``rates[i]``. Under
+    gradient flow it conserves ``w_i w_i^T / rates[i] - w_{i+1}^T w_{i+1} / rates[i+1]``
+    instead of ``c_i`` (claim canon.layer_rates).
+
+    Parameters
+    ----------
+    rates
+        One positive rate per layer, input layer first.
+
+    Returns
+    -------
+    Rule
+    """
+    try:
+        values = tuple(V.positive(r, f"rates[{k}]") for k, r in enumerate(rates))
+    except TypeError as exc:
+        if "rates[" in str(exc):
+            raise
+        raise TypeError(f"rates must be a sequence of positive numbers, got {rates!r}") from None
+    if not values:
+        raise ValueError("rates must hold one rate per layer, got none")
+    return Rule((LayerRates(tuple(float(r) for r in values)),))

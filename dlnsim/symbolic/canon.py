@@ -136,5 +136,133 @@ def critical_decay(s_star: float, d: int) -> float:
     return (s_star - x) * x**g
 
 
+def riccati_matrix(target, lam: float) -> np.ndarray:
+    """``F = [[lam/2 I_{n0}, W*^T], [W*, -lam/2 I_{n2}]]`` of the depth-2 matrix Riccati
+    equation ``dX/dt = lr (F X + X F - X^2)`` (:func:`lambda_balanced_depth2`)."""
+    w = np.asarray(target, dtype=float)
+    n2, n0 = w.shape
+    return np.block([[lam / 2 * np.eye(n0), w.T], [w, -lam / 2 * np.eye(n2)]])
+
+
+def lambda_balanced_depth2(w1, w2, target, t, lr: float = 1.0,
+                           rtol: float = 1e-10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradient flow of a depth-2 network from any lambda-balanced start, full matrices, not
+    aligned, ``S = I`` (Fukumizu 1998; Braun et al. 2022; Dominé et al., "From lazy to rich").
+
+    With ``c_1 = w_1 w_1^T - w_2^T w_2 = lam I`` and ``Q = [w_1^T; w_2]``, ``X = Q Q^T`` obeys
+    ``dX/dt = lr (F X + X F - X^2)`` (:func:`riccati_matrix`; ``Q' = lr (F Q - Q Q^T Q / 2)``
+    because ``Q^T Q / 2 = w_2^T w_2 + lam/2 I = w_1 w_1^T - lam/2 I``), solved by
+    ``X(tau) = e^{F tau} Q_0 [I + Q_0^T (int_0^tau e^{2 F s} ds) Q_0]^{-1} Q_0^T e^{F tau}``,
+    ``tau = lr t``. The exponentials grow as ``e^{tau |f|max}`` and the formula cancels them,
+    so it is evaluated with mpmath at ``2 tau |f|max / ln 10`` extra digits (float64 loses
+    1e-6 at ``tau s_max = 6``).
+
+    Parameters
+    ----------
+    w1, w2 : array_like
+        The layers at ``t = 0``, shapes ``(n1, n0)`` and ``(n2, n1)``, lambda-balanced.
+    target : array_like
+        ``W*``, shape ``(n2, n0)``.
+    t : array_like
+        Times.
+    lr : float
+        Learning rate.
+    rtol : float
+        How far from ``lam I`` the start's ``c_1`` may be (relative to its largest entry).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The maps ``W(t)`` ``(T, n2, n0)``, ``w_1^T w_1`` ``(T, n0, n0)`` and the hidden
+        representation's kernel ``w_2 w_2^T`` ``(T, n2, n2)``.
+    """
+    import mpmath
+
+    w1, w2 = V.as_matrix(w1, "w1"), V.as_matrix(w2, "w2")
+    target = V.as_matrix(target, "target", (w2.shape[0], w1.shape[1]))
+    if w2.shape[1] != w1.shape[0]:
+        raise ValueError(f"w2 must have {w1.shape[0]} columns (w1's rows), got {w2.shape}")
+    lr, t = V.positive(lr, "lr"), np.asarray(t, dtype=float)
+    c = w1 @ w1.T - w2.T @ w2
+    lam = float(np.trace(c)) / c.shape[0]
+    scale = max(float(np.abs(w1).max()) ** 2, float(np.abs(w2).max()) ** 2, 1e-300)
+    if np.abs(c - lam * np.eye(c.shape[0])).max() > rtol * scale:
+        raise ValueError("the start is not lambda-balanced: w1 w1^T - w2^T w2 is not a "
+                         "multiple of I")
+    f = np.linalg.eigvalsh(riccati_matrix(target, lam))
+    reach = float(np.abs(f).max()) * lr * float(np.abs(t).max() if t.size else 0.0)
+    n0, n1 = w1.shape[1], w1.shape[0]
+    q0 = np.vstack([w1.T, w2])
+    with mpmath.workdps(25 + int(2 * reach / math.log(10))):
+        # eigenvectors in high precision too: the cancellation spans all of F's spectrum
+        fm, vm = mpmath.eigsy(mpmath.matrix(riccati_matrix(target, lam).tolist()))
+        z0 = vm.T * mpmath.matrix(q0.tolist())
+        size = q0.shape[0]
+        out = []
+        for tau in lr * t:
+            e = [mpmath.exp(fm[k] * tau) for k in range(size)]
+            g = [(mpmath.expm1(2 * fm[k] * tau) / (2 * fm[k])) if fm[k] != 0 else
+                 mpmath.mpf(tau) for k in range(size)]
+            b = mpmath.eye(n1) + z0.T * mpmath.diag(g) * z0
+            y = mpmath.diag(e) * z0
+            x = vm * (y * mpmath.inverse(b) * y.T) * vm.T
+            out.append(np.array(x.tolist(), dtype=float))
+    x = np.array(out).reshape(len(t), q0.shape[0], q0.shape[0])
+    return x[:, n0:, :n0], x[:, :n0, :n0], x[:, n0:, n0:]
+
+
+def _psd_power(a: np.ndarray, p: float) -> np.ndarray:
+    """``a^p`` of a symmetric PSD matrix by eigh (round-off eigenvalues as 0, ``0^0 = 1``)."""
+    evals, vecs = np.linalg.eigh(0.5 * (a + a.T))
+    top = max(float(evals.max()), 0.0)
+    evals = np.where(evals > a.shape[0] * np.finfo(float).eps * top, evals, 0.0)
+    return (vecs * (evals ** p if p != 0 else np.ones_like(evals))) @ vecs.T
+
+
+def end_to_end_gd_velocity(w, target, d: int, input_cov=None) -> np.ndarray:
+    """``dW/dt`` at unit rate of a balanced depth-``d`` network under gradient flow, any input
+    covariance ``S`` (Arora, Cohen and Hazan 2018, eq 7 in dlnsim's loss):
+    ``-sum_{j=1}^d (W W^T)^{(d-j)/d} G (W^T W)^{(j-1)/d}`` with ``G = (W - W*) S``.
+
+    Balance gives ``W_{>i} W_{>i}^T = (W W^T)^{(d-1-i)/d}`` and
+    ``W_{<i}^T W_{<i} = (W^T W)^{i/d}``, and ``dW = sum_i W_{>i} dw_i W_{<i}`` with
+    ``dw_i = -W_{>i}^T G W_{<i}^T``."""
+    w = V.as_matrix(w, "w")
+    g = (w - V.as_matrix(target, "target", w.shape)) @ (
+        np.eye(w.shape[1]) if input_cov is None else V.spd(input_cov, "input_cov"))
+    d = V.positive_int(d, "d")
+    left, right = w @ w.T, w.T @ w
+    return -sum(_psd_power(left, (d - j) / d) @ g @ _psd_power(right, (j - 1) / d)
+                for j in range(1, d + 1))
+
+
+def end_to_end_svd_velocity(w, target, d: int, input_cov=None):
+    """``(ds/dt, dU/dt, dV/dt)`` of the thin SVD ``W = U diag(s) V^T`` under
+    :func:`end_to_end_gd_velocity` (Arora, Cohen, Hu and Luo 2019, in dlnsim's loss), for a map
+    of full rank ``r = min(n_d, n_0)`` with distinct singular values.
+
+    With ``A = U^T dW V``: ``ds_r = A_rr = -d s_r^{2 - 2/d} <G, u_r v_r^T>``;
+    ``dU = U Om_U + (I - U U^T) dW V diag(1/s)``, ``dV = V Om_V + (I - V V^T) dW^T U diag(1/s)``
+    with ``Om_U[r, k] = (A_rk s_k + A_kr s_r) / (s_k^2 - s_r^2)`` and
+    ``Om_V[r, k] = (A_rk s_r + A_kr s_k) / (s_k^2 - s_r^2)`` off the diagonal (0 on it), from
+    differentiating ``W = U S V^T`` with ``U^T U = V^T V = I``.
+    """
+    w = V.as_matrix(w, "w")
+    dw = end_to_end_gd_velocity(w, target, d, input_cov)
+    u, s, vt = np.linalg.svd(w, full_matrices=False)
+    v = vt.T
+    a = u.T @ dw @ v
+    gap = s[None, :] ** 2 - s[:, None] ** 2
+    np.fill_diagonal(gap, 1.0)
+    om_u = (a * s[None, :] + a.T * s[:, None]) / gap
+    om_v = (a * s[:, None] + a.T * s[None, :]) / gap
+    np.fill_diagonal(om_u, 0.0)
+    np.fill_diagonal(om_v, 0.0)
+    du = u @ om_u + (dw - u @ (u.T @ dw)) @ v / s
+    dv = v @ om_v + (dw.T - v @ (v.T @ dw.T)) @ u / s
+    return np.diag(a).copy(), du, dv
+
+
 __all__ = ["balanced_sharpness", "critical_decay", "decay_fixed_points", "discrete_mode_map",
-           "unbalanced_mode_gd", "unbalanced_mode_rate"]
+           "end_to_end_gd_velocity", "end_to_end_svd_velocity", "lambda_balanced_depth2",
+           "riccati_matrix", "unbalanced_mode_gd", "unbalanced_mode_rate"]

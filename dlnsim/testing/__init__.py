@@ -2,7 +2,8 @@
 
 * hypothesis strategies (:mod:`dlnsim.testing.strategies`): :func:`networks`,
   :func:`input_covariances`, :func:`tasks`, :func:`networks_and_tasks`,
-  :func:`aligned_networks`, :func:`rules`, :func:`mode_strengths`, :func:`widths`;
+  :func:`aligned_networks`, :func:`lambda_balanced_networks`, :func:`rules`,
+  :func:`mode_strengths`, :func:`widths`;
 * assertions that report numbers (:mod:`dlnsim.testing.assertions`):
   :func:`assert_conserved`, :func:`assert_trajectories_close`,
   :func:`assert_matches_closed_form`, :func:`assert_velocity_matches_dense`;
@@ -30,8 +31,9 @@ from dlnsim.testing.reference import (
     full_map,
 )
 
-STRATEGIES = ("AlignedCase", "aligned_networks", "input_covariances", "mode_strengths",
-              "networks", "networks_and_tasks", "rules", "tasks", "widths")
+STRATEGIES = ("AlignedCase", "aligned_networks", "input_covariances",
+              "lambda_balanced_networks", "mode_strengths", "networks", "networks_and_tasks",
+              "rules", "tasks", "widths")
 
 
 def __getattr__(name: str):

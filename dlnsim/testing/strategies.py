@@ -227,6 +227,35 @@ def aligned_networks(draw, modes=(1, 3), depth=(1, 4), balanced: bool = False,
 
 
 @st.composite
+def lambda_balanced_networks(draw, widths=None, lam=(-0.5, 1.0), scale=(0.1, 1.0),
+                             max_width: int = 5) -> Network:
+    """Depth-2 networks with ``c_1 = w_1 w_1^T - w_2^T w_2 = lam I`` exactly (up to
+    round-off): ``w_2`` drawn, then ``w_1 = (w_2^T w_2 + lam I)^{1/2} O^T`` with ``O`` of
+    orthonormal columns, not aligned with anything. ``lam`` is clipped from below so that
+    ``w_2^T w_2 + lam I`` stays positive semi-definite (``lam >= 0`` when ``n_1 > n_2``);
+    ``widths`` ``(n_0, n_1, n_2)`` needs ``n_1 <= n_0``. The start of
+    :func:`dlnsim.symbolic.canon.lambda_balanced_depth2`.
+    """
+    if widths is None:
+        n1 = draw(st.integers(1, max_width))
+        ws = (draw(st.integers(n1, max_width + 1)), n1, draw(st.integers(1, max_width + 1)))
+    else:
+        ws = tuple(int(n) for n in (draw(widths) if isinstance(widths, st.SearchStrategy)
+                                    else widths))
+    if len(ws) != 3 or min(ws) < 1 or ws[1] > ws[0]:
+        raise ValueError(f"widths must be (n_0, n_1, n_2) with 1 <= n_1 <= n_0, got {ws!r}")
+    n0, n1, n2 = ws
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    w2 = draw(_floats(scale, "scale")) * rng.standard_normal((n2, n1))
+    gram = w2.T @ w2
+    low = -float(np.linalg.eigvalsh(gram).min()) if n1 <= n2 else 0.0
+    value = max(draw(_floats(lam, "lam", low=-math.inf, strict=False)), 0.9 * low)
+    evals, vecs = np.linalg.eigh(gram + value * np.eye(n1))
+    root = (vecs * np.sqrt(np.clip(evals, 0.0, None))) @ vecs.T
+    return Network([root @ _orthogonal(rng, n0)[:, :n1].T, w2])
+
+
+@st.composite
 def rules(draw, kinds=("gd", "ngd", "ngd-d"), q=None, damping=(1e-6, 1e-3), l2=(0.0, 0.3),
           weight_decay=(0.0, 0.3), clip=(0.5, 5.0), optional: bool = True) -> R.Rule:
     """Chains of the core rules: ``l2 -> {gd, ngd(q), ngd-d(q)} -> clip -> weight_decay``.
@@ -261,5 +290,5 @@ def rules(draw, kinds=("gd", "ngd", "ngd-d"), q=None, damping=(1e-6, 1e-3), l2=(
     return R.chain(*parts)
 
 
-__all__ = ["AlignedCase", "aligned_networks", "input_covariances", "mode_strengths",
-           "networks", "networks_and_tasks", "rules", "tasks", "widths"]
+__all__ = ["AlignedCase", "aligned_networks", "input_covariances", "lambda_balanced_networks",
+           "mode_strengths", "networks", "networks_and_tasks", "rules", "tasks", "widths"]

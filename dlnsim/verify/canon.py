@@ -18,6 +18,7 @@ from dlnsim.symbolic import canon
 from dlnsim.task import Task
 from dlnsim.testing.reference import full_map
 from dlnsim.verify.registry import Outcome, claim
+from dlnsim.verify.zhang import _random_spd
 
 
 def _unbalanced_mode(u0: float, c: float) -> list[float]:
@@ -39,7 +40,7 @@ def lazy_rich() -> Outcome:
     s_star, lr, u0 = 1.5, 0.8, 0.01
     t = np.linspace(0.0, 25.0, 51)
     worst, converged, parts = 0.0, 0.0, []
-    for c in (1e-3, 0.1, 1.0, 3.0, -1.0):
+    for c in (1e-3, 1.0, 3.0, -1.0):
         for q in (math.inf, 1.5, 2.0, 3.0):
             run = modes.simulate([_unbalanced_mode(u0, c)], [s_star], t, q=q, lr=lr,
                                  rtol=1e-12, atol=1e-14)
@@ -63,9 +64,8 @@ def lazy_rich() -> Outcome:
 def _no_bottleneck_case(seed: int, whitened: bool):
     rng = np.random.default_rng(seed)
     net = Network.random((3, 4, 5, 3), scale=0.6, seed=seed)
-    a = rng.standard_normal((3, 3))
-    cov = None if whitened else a @ a.T / 3 + 0.3 * np.eye(3)
-    return net, Task(target=rng.standard_normal((3, 3)), input_cov=cov)
+    spd = _random_spd(3, rng)  # drawn either way, so that the targets are the same draws
+    return net, Task(target=rng.standard_normal((3, 3)), input_cov=None if whitened else spd)
 
 
 @claim("canon.ngd_exact", "Bernacchia, Lengyel and Hennequin 2018",
@@ -140,9 +140,8 @@ def discrete_steps() -> Outcome:
     worst, parts = 0.0, []
     for widths in ((3, 4, 2, 3), (2, 3, 3, 3, 2)):
         net = Network.random(widths, scale=0.7, seed=len(widths))
-        a = rng.standard_normal((widths[0], widths[0]))
-        task = Task(target=rng.standard_normal((widths[-1], widths[0])),
-                    input_cov=a @ a.T / widths[0] + 0.3 * np.eye(widths[0]))
+        cov = _random_spd(widths[0], rng)
+        task = Task(target=rng.standard_normal((widths[-1], widths[0])), input_cov=cov)
         for lam in (0.0, 0.4):
             for q in (math.inf, 1.0, 2.0, 3.0):
                 lr = 0.05
@@ -252,3 +251,157 @@ def decay_fixed_points() -> Outcome:
     crit = canon.critical_decay(s_star, 3)
     return Outcome(worst, "|sbar(60) - predicted|; " + "; ".join(parts)
                    + f" (critical gamma at d = 3: {crit:.4f})")
+
+
+def _lambda_balanced(n0: int, n1: int, n2: int, lam: float, rng) -> tuple:
+    """``w_2`` random, ``w_1 = (w_2^T w_2 + lam I)^{1/2} O^T``: ``c_1 = lam I``, not aligned;
+    a negative ``lam`` is taken as that fraction of the smallest eigenvalue of ``w_2^T w_2``.
+    Returns ``(w_1, w_2, lam)``."""
+    left, _ = np.linalg.qr(rng.standard_normal((n2, n2)))
+    right, _ = np.linalg.qr(rng.standard_normal((n1, n1)))
+    r = min(n1, n2)
+    w2 = (left[:, :r] * rng.uniform(0.3, 0.6, r)) @ right[:, :r].T  # singular values 0.3-0.6
+    if lam < 0:
+        lam = lam * float(np.linalg.eigvalsh(w2.T @ w2).min())
+    evals, vecs = np.linalg.eigh(w2.T @ w2 + lam * np.eye(n1))
+    root = (vecs * np.sqrt(np.clip(evals, 0.0, None))) @ vecs.T
+    o, _ = np.linalg.qr(rng.standard_normal((n0, n1)))
+    return root @ o.T, w2, lam
+
+
+@claim("canon.riccati", "Fukumizu 1998; Braun et al. 2022; Dominé et al. (lazy to rich)",
+       "Depth-2 gradient flow from any lambda-balanced start (full matrices, not aligned, "
+       "S = I) follows the matrix Riccati solution X(t) = e^{Ft} Q0 [I + Q0^T int e^{2Fs} ds "
+       "Q0]^{-1} Q0^T e^{Ft}: the map and the hidden kernel w2 w2^T, for n0 != n2, a "
+       "bottleneck, singular F and lambda < 0, 0, > 0, until the loss has converged", 1e-9)
+def riccati() -> Outcome:
+    # simulate (DOP853, rtol 1e-12) against symbolic.canon.lambda_balanced_depth2 (mpmath at
+    # the digits the exponentials need) to t = 30, where the loss is within 1e-12 of its
+    # minimum (the best rank-n1 approximation's 1/2 sum_{k > n1} s_k^2)
+    rng = np.random.default_rng(11)
+    t = np.linspace(0.0, 30.0, 16)
+    worst, gap, parts = 0.0, 0.0, []
+    for (n0, n1, n2), lam, rank in (((3, 2, 4), 0.5, 3), ((4, 3, 3), -0.5, 3),
+                                    ((2, 2, 5), 0.0, 2), ((3, 3, 3), 1.0, 2)):
+        w1, w2, lam = _lambda_balanced(n0, n1, n2, lam, rng)
+        u, _ = np.linalg.qr(rng.standard_normal((n2, n2)))
+        v, _ = np.linalg.qr(rng.standard_normal((n0, n0)))
+        sv = np.zeros(min(n0, n2))
+        sv[:rank] = np.linspace(2.0, 0.7, rank)
+        target = (u[:, :sv.size] * sv) @ v[:, :sv.size].T
+        run = simulate(Network([w1, w2]), Task(target=target), rules.gd(), t, rtol=1e-12,
+                       atol=1e-14, quiet=True)
+        if not run.success:
+            return Outcome(math.inf, run.message)
+        maps, _, kernel = canon.lambda_balanced_depth2(w1, w2, target, t)
+        got_kernel = np.einsum("tij,tkj->tik", run.weights[1], run.weights[1])
+        err = max(float(np.abs(run.map - maps).max()), float(np.abs(got_kernel - kernel).max()))
+        worst = max(worst, err)
+        gap = max(gap, abs(float(run.loss[-1]) - 0.5 * float(np.sum(sv[n1:] ** 2))))
+        singular = bool(np.abs(np.linalg.eigvalsh(canon.riccati_matrix(target, lam))).min()
+                        < 1e-12)
+        parts.append(f"({n0}, {n1}, {n2}) lam={lam:g}{' F singular' if singular else ''}: "
+                     f"{err:.1e}")
+    return Outcome(worst, "max |W_sim - W_riccati| and |w2 w2^T - kernel| to t = 30: "
+                   + ", ".join(parts) + f"; loss at t = 30 within {gap:.0e} of its minimum",
+                   holds=gap < 1e-12)
+
+
+@claim("canon.layer_rates", "Kunin et al. 2024 (Get rich quick)",
+       "Gradient flow with per-layer rates eta_i conserves w_i w_i^T / eta_i - w_{i+1}^T "
+       "w_{i+1} / eta_{i+1} (any depth, any S); a depth-2 mode from a balanced start with "
+       "eta_1 != eta_2 follows the lazy/rich closed form with lr sqrt(eta_1 eta_2) and "
+       "c = sqrt(eta_1 eta_2) (s_1^2/eta_1 - s_2^2/eta_2)", 1e-9)
+def layer_rates() -> Outcome:
+    # (a) full matrices, depth 3, S != I, rates 0.5, 2, 1: the weighted imbalance's drift
+    # along a DOP853 run (rtol 1e-11), relative to its size, while c_i itself moves;
+    # (b) one mode from sigma_1 = sigma_2 (c = 0): the rates alone make it lazy or rich
+    rng = np.random.default_rng(13)
+    cov = _random_spd(3, rng)
+    task = Task(target=rng.standard_normal((3, 3)), input_cov=cov)
+    net = Network.random((3, 4, 4, 3), scale=0.6, seed=13)
+    rates = (0.5, 2.0, 1.0)
+    run = simulate(net, task, rules.chain(rules.gd(), rules.layer_rates(rates)),
+                   np.linspace(0.0, 4.0, 5), rtol=1e-11, atol=1e-13, quiet=True)
+    if not run.success:
+        return Outcome(math.inf, run.message)
+    drift, moved = 0.0, 0.0
+    for i in range(net.depth - 1):
+        w0, w1 = run.weights[i], run.weights[i + 1]
+        weighted = (w0 @ np.swapaxes(w0, 1, 2)) / rates[i] \
+            - (np.swapaxes(w1, 1, 2) @ w1) / rates[i + 1]
+        drift = max(drift, float(np.abs(weighted - weighted[0]).max())
+                    / float(np.abs(weighted[0]).max()))
+        c = run.imbalance[i]
+        moved = max(moved, float(np.abs(c - c[0]).max()) / float(np.abs(c[0]).max()))
+    worst, parts = drift, [f"weighted imbalance drift {drift:.1e} (plain c_i moved "
+                           f"{moved:.2f})"]
+    s_star, t = 1.5, np.linspace(0.0, 20.0, 41)
+    for sigma, eta1, eta2 in ((0.1, 4.0, 0.25), (0.1, 0.25, 4.0), (0.1, 1.5, 0.5),
+                              (1.0, 8.0, 0.125)):  # the last one lazy: |c_eff| = 7.9
+        rule = rules.chain(rules.gd(), rules.layer_rates((eta1, eta2)))
+        mode = modes.simulate([[sigma, sigma]], [s_star], t, rule=rule, rtol=1e-12,
+                              atol=1e-14)
+        lr_eff = math.sqrt(eta1 * eta2)
+        c_eff = lr_eff * (sigma**2 / eta1 - sigma**2 / eta2)
+        want = canon.unbalanced_mode_gd(t, sigma**2, c_eff, s_star, lr_eff)
+        err = float(np.abs(mode.map[:, 0] - want).max())
+        worst = max(worst, err)
+        parts.append(f"rates ({eta1:g}, {eta2:g}): c_eff = {c_eff:.3g}, {err:.1e}")
+    return Outcome(worst, "; ".join(parts), holds=moved > 1e-2)
+
+
+def _svd_aligned(x, ref_u):
+    """The thin SVD of ``x`` with each pair's sign chosen to agree with ``ref_u``."""
+    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    sign = np.sign(np.sum(u * ref_u, axis=0))
+    return u * sign, s, vt.T * sign
+
+
+@claim("canon.end_to_end_cov", "Arora, Cohen and Hazan 2018; Arora, Cohen, Hu and Luo 2019",
+       "From a balanced start under gradient flow with any S, the map obeys dW/dt = -lr "
+       "sum_j (W W^T)^{(d-j)/d} G (W^T W)^{(j-1)/d}, G = (W - W*) S; its singular values "
+       "ds_r/dt = -lr d s_r^{2-2/d} <G, u_r v_r^T>, and its singular vectors the equations "
+       "of theory/canon.md", 1e-6)
+def end_to_end_cov() -> Outcome:
+    # balanced, not aligned networks with correlated S: (a) the map velocity of the dense
+    # reference (perturbation Jacobian) against the end-to-end formula; (b) the singular
+    # values' and vectors' velocities against central differences (h = 1e-5) of the SVD of
+    # W + h dW, and Arora's form of ds_r; (c) a full-matrix GD run against the end-to-end ODE
+    # integrated on W alone (DOP853, rtol 1e-11 both)
+    from dlnsim.testing.reference import dense_velocity
+
+    rng = np.random.default_rng(17)
+    worst, parts = 0.0, []
+    for widths in ((3, 3, 3, 3), (3, 4, 5, 2), (2, 3, 3, 3, 4)):
+        d = len(widths) - 1
+        net = Network.aligned(rng.standard_normal((widths[-1], widths[0])),
+                              0.4 + rng.random(min(widths)), widths=widths, seed=3)
+        cov = _random_spd(widths[0], rng)
+        task = Task(target=rng.standard_normal((widths[-1], widths[0])), input_cov=cov)
+        dw = _map_velocity(net.weights, dense_velocity(net, task, rules.gd()))
+        e2e = canon.end_to_end_gd_velocity(net.map, task.target, d, cov)
+        vel = float(np.abs(e2e - dw).max() / np.abs(dw).max())
+        ds, du, dv = canon.end_to_end_svd_velocity(net.map, task.target, d, cov)
+        u0, s0, vt0 = np.linalg.svd(net.map, full_matrices=False)
+        v0 = vt0.T
+        h = 1e-5
+        up, sp, vp = _svd_aligned(net.map + h * dw, u0)
+        um, sm, vm = _svd_aligned(net.map - h * dw, u0)
+        fd = max(float(np.abs((sp - sm) / (2 * h) - ds).max()),
+                 float(np.abs((up - um) / (2 * h) - du).max()),
+                 float(np.abs((vp - vm) / (2 * h) - dv).max())) / float(np.abs(ds).max())
+        g = (net.map - task.target) @ cov
+        arora = -d * s0 ** (2 - 2 / d) * np.einsum("ir,ij,jr->r", u0, g, v0)
+        form = float(np.abs(arora - ds).max() / np.abs(ds).max())
+        worst = max(worst, vel, fd, form)
+        parts.append(f"{widths}: dW {vel:.1e}, SVD {fd:.1e}, ds_r form {form:.1e}")
+    t = np.linspace(0.0, 3.0, 4)
+    run = simulate(net, task, rules.gd(), t, lr=0.5, rtol=1e-11, atol=1e-13, quiet=True)
+    ode = solve_ivp(lambda _, y: 0.5 * canon.end_to_end_gd_velocity(
+        y.reshape(net.map.shape), task.target, net.depth, task.input_cov).ravel(),
+        (0.0, 3.0), net.map.ravel(), t_eval=t, method="DOP853", rtol=1e-11, atol=1e-13)
+    traj = float(np.abs(run.map - ode.y.T.reshape(run.map.shape)).max())
+    worst = max(worst, traj)
+    parts.append(f"run of {net.widths} against the end-to-end ODE: {traj:.1e}")
+    return Outcome(worst, "; ".join(parts))

@@ -97,6 +97,7 @@ PROBES: tuple[Probe, ...] = (
           "dlnsim.rules.fields:_AddWeights.apply",
           lambda a: a["self"].name.startswith("weight_decay")),
     Probe("clip", "the speed limit", "dlnsim.rules.fields:Clip.apply"),
+    Probe("layer_rates", "per-layer learning rates", "dlnsim.rules.fields:LayerRates.apply"),
     Probe("kfac.undamped", "K-FAC with pseudo-inverse factors", f"{_K}:_damped_inverses",
           lambda a: a["damping"] == 0 and not a["trace_restricted"]),
     Probe("kfac.damped", "K-FAC with factored Tikhonov damping (the pi split)",

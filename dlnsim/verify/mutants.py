@@ -453,6 +453,29 @@ def _decay_first_layer_only():
     return _replace(fields._AddWeights, "apply", make)
 
 
+def _riccati_full_lambda():
+    """The Riccati matrix F with lam I where lam/2 I belongs."""
+    from dlnsim.symbolic import canon
+
+    return _everywhere(canon.riccati_matrix, lambda f: lambda target, lam: f(target, 2 * lam))
+
+
+def _layer_rates_reversed():
+    """Per-layer rates applied in reverse layer order (output layer first)."""
+    from dlnsim.rules import fields
+
+    return _replace(fields.LayerRates, "apply", lambda f: lambda self, d, s: f(
+        dataclasses.replace(self, rates=self.rates[::-1]), d, s))
+
+
+def _e2e_cov_dropped():
+    """The balanced end-to-end gradient velocity written with S = I whatever S is."""
+    from dlnsim.symbolic import canon
+
+    return _everywhere(canon.end_to_end_gd_velocity, lambda f: lambda w, target, d,
+                       input_cov=None: f(w, target, d, None))
+
+
 def _rule_faster():
     from dlnsim.rules.core import Rule
     return _replace(Rule, "stack_direction",
@@ -761,6 +784,12 @@ MUTANTS: tuple[Mutant, ...] = (
            "layer's block", ("canon.sharpness",), _gn_first_block_dropped),
     Mutant("decay.first_layer_only", "weight decay applied to the first layer only",
            ("canon.decay_fixed_points",), _decay_first_layer_only),
+    Mutant("canon.riccati_full_lambda", "the depth-2 Riccati matrix with lam I for lam/2 I",
+           ("canon.riccati",), _riccati_full_lambda),
+    Mutant("layer_rates.reversed", "per-layer rates applied in reverse layer order",
+           ("canon.layer_rates",), _layer_rates_reversed),
+    Mutant("e2e.cov_dropped", "the end-to-end gradient velocity with S = I for any S",
+           ("canon.end_to_end_cov",), _e2e_cov_dropped),
 )
 
 

@@ -109,10 +109,11 @@ def rule_steps() -> Outcome:
     from dlnsim.integrate import simulate
     from dlnsim.task import Task
     from dlnsim.testing.reference import dense_gauss_newton, dense_gradient, flat
+    from dlnsim.verify.zhang import _random_spd
 
     rng = np.random.default_rng(41)
-    s = rng.standard_normal((3, 3))
-    task = Task(target=rng.standard_normal((3, 3)), input_cov=s @ s.T / 3 + 0.3 * np.eye(3))
+    s = _random_spd(3, rng)
+    task = Task(target=rng.standard_normal((3, 3)), input_cov=s)
     net = Network.random((3, 4, 2, 3), scale=0.7, seed=41)
     lr, scale, worst, parts = 0.1, 0.7, 0.0, []
     for kind in ("isotropic", "sqrt_fisher", "sqrt_diag_fisher"):
