@@ -91,6 +91,9 @@ def _sigint_held():
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 
+_QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
+
+
 def local_pool(workers: int, preload: tuple[str, ...] = (), initializer=init_worker,
                initargs: tuple = ()) -> ProcessPoolExecutor:
     """A pool of ``workers`` local processes; ``preload`` names modules a forkserver imports
@@ -100,8 +103,11 @@ def local_pool(workers: int, preload: tuple[str, ...] = (), initializer=init_wor
     ignoring Ctrl-C: a terminal's Ctrl-C reaches every process of its foreground group, and
     this process alone handles it (it ends the pool). Otherwise the forkserver, still importing
     its preload, prints a KeyboardInterrupt traceback, and workers die before they can ignore
-    it.
+    it. The tracker is also told not to warn about semaphores a pool ended by Ctrl-C leaves
+    (it removes them all the same): an interrupted run prints one line, not the tracker's.
     """
+    if _QUIET_TRACKER not in sys.warnoptions:  # read when the tracker is spawned
+        sys.warnoptions.append(_QUIET_TRACKER)
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if ctx.get_start_method() == "forkserver":

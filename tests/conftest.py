@@ -20,3 +20,24 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+# The refusal tests aim writers at device files (/dev/null). A bug that drops the check (a
+# mutant of tools/mutation.py, say) would then rename a temporary file onto /dev/null as root
+# and break the machine; renaming onto anything under /dev fails the test instead.
+_replace, _rename = os.replace, os.rename
+
+
+def _onto_device(dst) -> bool:
+    return os.path.realpath(os.fspath(dst)).startswith("/dev/")
+
+
+def _guarded(real):
+    def move(src, dst, *args, **kwargs):
+        if _onto_device(dst):
+            raise AssertionError(f"a test tried to move a file onto the device {dst!r}")
+        return real(src, dst, *args, **kwargs)
+    return move
+
+
+os.replace, os.rename = _guarded(_replace), _guarded(_rename)

@@ -62,7 +62,26 @@ def unbalanced_mode_rate(u, c: float, s_star: float, q: float = math.inf,
                          lr: float = 1.0) -> np.ndarray:
     """``du/dt = lr (s* - u) (c^2 + 4 u^2)^{(q-1)/(2q)}`` for one aligned depth-2 mode under
     q-NGD with imbalance ``c`` (Huh 2020, eq 12 with ``||j||^2 = sigma_1^2 + sigma_2^2 =
-    sqrt(c^2 + 4 u^2)``); ``q = inf`` is gradient flow, ``c = 0`` eq 17 at depth 2."""
+    sqrt(c^2 + 4 u^2)``); ``q = inf`` is gradient flow, ``c = 0`` eq 17 at depth 2.
+
+    Parameters
+    ----------
+    u : array_like
+        Map strengths.
+    c : float
+        The conserved imbalance ``sigma_1^2 - sigma_2^2``.
+    s_star : float
+        The target strength.
+    q : float
+        Curvature order (``inf``: gradient flow).
+    lr : float
+        Learning rate.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``du/dt``.
+    """
     u = np.asarray(u, dtype=float)
     power = 0.5 if math.isinf(q) else (q - 1) / (2 * q)
     return lr * (s_star - u) * (c * c + 4 * u * u) ** power
@@ -71,7 +90,22 @@ def unbalanced_mode_rate(u, c: float, s_star: float, q: float = math.inf,
 def discrete_mode_map(u, s_star: float, lr: float) -> np.ndarray:
     """One step of discrete gradient descent on a balanced aligned depth-2 mode:
     ``u <- u (1 + lr (s* - u))^2`` (Gidel, Bach and Lacoste-Julien 2019): each factor
-    ``a = sqrt(u)`` moves by ``lr (s* - a^2) a``."""
+    ``a = sqrt(u)`` moves by ``lr (s* - a^2) a``.
+
+    Parameters
+    ----------
+    u : array_like
+        Map strengths before the step.
+    s_star : float
+        The target strength.
+    lr : float
+        Learning rate.
+
+    Returns
+    -------
+    numpy.ndarray
+        The strengths after one step.
+    """
     u = np.asarray(u, dtype=float)
     return u * (1 + lr * (s_star - u)) ** 2
 
@@ -80,7 +114,19 @@ def balanced_sharpness(s_max: float, d: int) -> float:
     """The top Gauss-Newton eigenvalue (the Hessian's at a global minimum) of a balanced
     network at ``S = I`` whose map has largest singular value ``s_max``: ``d s_max^{2(d-1)/d}``
     (Mulayoff and Michaeli 2020). The balanced kernel's eigenvalue on ``u_1 v_1^T`` is
-    ``sum_i s^{2(d-1-i)/d} s^{2i/d}``."""
+    ``sum_i s^{2(d-1-i)/d} s^{2i/d}``.
+
+    Parameters
+    ----------
+    s_max : float
+        The map's largest singular value.
+    d : int
+        Depth.
+
+    Returns
+    -------
+    float
+    """
     d = V.positive_int(d, "d")
     return d * V.nonnegative(s_max, "s_max") ** (2 * (d - 1) / d)
 
@@ -127,7 +173,20 @@ def decay_fixed_points(s_star: float, gamma: float, d: int) -> list[float]:
 
 def critical_decay(s_star: float, d: int) -> float:
     """The largest ``gamma`` with a non-zero fixed point at depth ``d >= 3``:
-    ``max_x (s* - x) x^{(d-2)/d}``, at ``x = s* (d-2)/(2d-2)``."""
+    ``max_x (s* - x) x^{(d-2)/d}``, at ``x = s* (d-2)/(2d-2)`` (``s*`` at ``d = 2``, ``inf``
+    at ``d = 1``).
+
+    Parameters
+    ----------
+    s_star : float
+        Target strength, > 0.
+    d : int
+        Depth.
+
+    Returns
+    -------
+    float
+    """
     s_star, d = V.positive(s_star, "s_star"), V.positive_int(d, "d")
     if d < 3:
         return s_star if d == 2 else math.inf
@@ -138,7 +197,20 @@ def critical_decay(s_star: float, d: int) -> float:
 
 def riccati_matrix(target, lam: float) -> np.ndarray:
     """``F = [[lam/2 I_{n0}, W*^T], [W*, -lam/2 I_{n2}]]`` of the depth-2 matrix Riccati
-    equation ``dX/dt = lr (F X + X F - X^2)`` (:func:`lambda_balanced_depth2`)."""
+    equation ``dX/dt = lr (F X + X F - X^2)`` (:func:`lambda_balanced_depth2`).
+
+    Parameters
+    ----------
+    target : array_like
+        ``W*``, shape ``(n2, n0)``.
+    lam : float
+        The start's balance, ``c_1 = lam I``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``F``, shape ``(n0 + n2, n0 + n2)``.
+    """
     w = np.asarray(target, dtype=float)
     n2, n0 = w.shape
     return np.block([[lam / 2 * np.eye(n0), w.T], [w, -lam / 2 * np.eye(n2)]])
@@ -226,7 +298,24 @@ def end_to_end_gd_velocity(w, target, d: int, input_cov=None) -> np.ndarray:
 
     Balance gives ``W_{>i} W_{>i}^T = (W W^T)^{(d-1-i)/d}`` and
     ``W_{<i}^T W_{<i} = (W^T W)^{i/d}``, and ``dW = sum_i W_{>i} dw_i W_{<i}`` with
-    ``dw_i = -W_{>i}^T G W_{<i}^T``."""
+    ``dw_i = -W_{>i}^T G W_{<i}^T``.
+
+    Parameters
+    ----------
+    w : array_like
+        The map ``W``, shape ``(n_d, n_0)``.
+    target : array_like
+        ``W*``, the same shape.
+    d : int
+        Depth.
+    input_cov : array_like, optional
+        ``S`` (default the identity).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``dW/dt``, the shape of ``w``.
+    """
     w = V.as_matrix(w, "w")
     g = (w - V.as_matrix(target, "target", w.shape)) @ (
         np.eye(w.shape[1]) if input_cov is None else V.spd(input_cov, "input_cov"))
@@ -246,6 +335,21 @@ def end_to_end_svd_velocity(w, target, d: int, input_cov=None):
     with ``Om_U[r, k] = (A_rk s_k + A_kr s_r) / (s_k^2 - s_r^2)`` and
     ``Om_V[r, k] = (A_rk s_r + A_kr s_k) / (s_k^2 - s_r^2)`` off the diagonal (0 on it), from
     differentiating ``W = U S V^T`` with ``U^T U = V^T V = I``.
+
+    Parameters
+    ----------
+    w, target : array_like
+        The map and ``W*``, shape ``(n_d, n_0)``.
+    d : int
+        Depth.
+    input_cov : array_like, optional
+        ``S`` (default the identity).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``ds/dt`` (r,), ``dU/dt`` (n_d, r) and ``dV/dt`` (n_0, r), the signs of
+        ``numpy.linalg.svd``'s vectors.
     """
     w = V.as_matrix(w, "w")
     dw = end_to_end_gd_velocity(w, target, d, input_cov)
