@@ -205,10 +205,24 @@ def test_a_killed_local_worker_is_retried_and_the_result_is_unchanged(tmp_path):
         while time.monotonic() < deadline and not list((out / "chunks").glob("*.npz")):
             time.sleep(0.02)
         me = psutil.Process()
-        workers = [p for p in me.children(recursive=True)
-                   if not p.children() and "resource_tracker" not in " ".join(p.cmdline())
-                   and p.ppid() != me.pid]  # the forkserver's (or spawn's) leaves
-        workers = workers or [p for p in me.children() if not p.children()]
+
+        def leaves():
+            # the forkserver's (or spawn's) workers, not multiprocessing's resource tracker
+            # (whose name may be in every child's flags: -W ignore:resource_tracker:...)
+            out = []
+            for p in me.children(recursive=True):
+                try:
+                    if not p.children() and "resource_tracker import main" not in \
+                            " ".join(p.cmdline()):
+                        out.append(p)
+                except psutil.NoSuchProcess:
+                    pass
+            return [p for p in out if p.ppid() != me.pid] or out
+
+        workers = leaves()
+        while not workers and time.monotonic() < deadline:  # a worker between two chunks
+            time.sleep(0.02)
+            workers = leaves()
         workers[0].kill()
 
     killer = threading.Thread(target=kill_a_worker)
