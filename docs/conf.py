@@ -21,6 +21,7 @@ sys.path.insert(0, HERE)
 import generate  # noqa: E402  (docs/generate.py)
 
 from dlnsim._version import __version__  # noqa: E402
+from dlnsim.testing import STRATEGIES  # noqa: E402
 
 project = "dlnsim"
 author = "the dlnsim developers"
@@ -54,9 +55,8 @@ numpydoc_validation_checks = {"GL08"}
 # hypothesis' @composite wrappers hide their source from numpydoc's validator (they have
 # docstrings; tests/test_docs.py checks them); Status is an IntEnum (int's methods are not ours)
 numpydoc_validation_exclude = {r"\.__init__$", r"\.__repr__$", r"\.__call__$",
-                               r"^dlnsim\.testing\.(networks|input_covariances|tasks|"
-                               r"networks_and_tasks|aligned_networks|rules|mode_strengths|"
-                               r"widths)$", r"^dlnsim\.Status\."}
+                               r"^dlnsim\.testing\.(" + "|".join(STRATEGIES) + r")$",
+                               r"^dlnsim\.Status\."}
 executed_already = generate.build(ROOT, HERE)
 # the notebooks run here, unless the test suite of this checkout has just run them
 nb_execution_mode = "off" if executed_already else os.environ.get("DLNSIM_DOCS_EXECUTE",
