@@ -181,7 +181,8 @@ def check_notebook_figures(app, exc) -> None:
 API_MODULES = ("dlnsim", "dlnsim.rules", "dlnsim.modes", "dlnsim.curvature", "dlnsim.symbolic",
                "dlnsim.symbolic.canon",
                "dlnsim.threads",
-               "dlnsim.plots", "dlnsim.verify", "dlnsim.testing", "dlnsim.sweep")
+               "dlnsim.plots", "dlnsim.verify", "dlnsim.testing", "dlnsim.sweep",
+               "dlnsim.interop")
 
 
 def public_names(module: str) -> list[str]:
