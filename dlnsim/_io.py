@@ -74,9 +74,11 @@ def check_output_file(path: str | os.PathLike, name: str = "path") -> str:
     return os.fspath(path)
 
 
-def check_output_folder(path: str | os.PathLike, name: str = "folder") -> str:
-    """Check, before any work, that files can be written in ``path`` (created if missing,
-    its parent must exist); returns the path."""
+def check_output_folder(path: str | os.PathLike, name: str = "folder",
+                        parents: bool = False) -> str:
+    """Check, before any work, that files can be written in ``path`` (created if missing;
+    its parent must exist, or with ``parents`` every missing folder above it is created, as
+    ``mkdir -p`` does, below an existing one); returns the path."""
     path = os.fspath(path)
     if not isinstance(path, str) or path == "":
         raise ValueError(f"{name} must be a folder path, got {path!r}")
@@ -84,7 +86,12 @@ def check_output_folder(path: str | os.PathLike, name: str = "folder") -> str:
         raise ValueError(f"{name} {path!r} exists and is not a folder")
     if not os.path.isdir(path):
         parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
+        if parents:
+            while not os.path.lexists(parent) and os.path.dirname(parent) != parent:
+                parent = os.path.dirname(parent)
+            if not os.path.isdir(parent):
+                raise ValueError(f"{name} {path!r}: {parent!r} is not a folder")
+        elif not os.path.isdir(parent):
             raise ValueError(f"{name} {path!r}: the folder {parent!r} does not exist")
         try:
             os.makedirs(path, exist_ok=True)

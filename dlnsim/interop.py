@@ -409,3 +409,8 @@ def gn_norm_sq(net: Network, task: Task) -> float:
 __all__ = ["TorchProblem", "diagonal_blocks", "empirical_fisher", "from_torch", "gauss_newton",
            "gn_norm_sq", "kfac_block", "kfac_factors", "qngd_direction", "to_flat",
            "to_parameters", "to_torch", "whitened_inputs"]
+
+
+def __dir__() -> list[str]:
+    """The public names (tab completion and ``dir()`` show no imports)."""
+    return sorted(__all__)

@@ -436,3 +436,8 @@ def _depth(d) -> int:
 __all__ = ["ModeTrajectory", "calibrated_rate", "end_to_end_velocity", "exponent", "jacobian",
            "map_velocity", "mode_rule", "simulate", "simulate_end_to_end", "simulate_map",
            "simulate_map_exponent", "velocity"]
+
+
+def __dir__() -> list[str]:
+    """The public names (tab completion and ``dir()`` show no imports)."""
+    return sorted(__all__)

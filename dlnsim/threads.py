@@ -185,3 +185,8 @@ def limit(size: int = 0, threads: int | None = None):
 
 __all__ = ["MIN_PARALLEL_SIZE", "available_cpus", "choose", "get_threads", "limit",
            "set_threads", "threads_for", "using"]
+
+
+def __dir__() -> list[str]:
+    """The public names (tab completion and ``dir()`` show no imports)."""
+    return sorted(__all__)

@@ -104,6 +104,18 @@ class Trajectory(RunResult):
     def __len__(self) -> int:
         return len(self.t)
 
+    def plot(self):
+        """Loss, mode strengths and imbalance drift against time, labelled
+        (:func:`dlnsim.plots.runs.trajectory_figure`).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from dlnsim.plots.runs import trajectory_figure
+
+        return trajectory_figure(self)
+
     def __repr__(self) -> str:
         return (f"Trajectory(T={len(self.t)}, t=[{self.t[0]:g}, {self.t[-1]:g}], "
                 f"rule={self.rule!r}, status={self.status}, message={self.message!r})")
@@ -406,6 +418,17 @@ class Ensemble:
 
     def __len__(self) -> int:
         return len(self.status)
+
+    def plot(self):
+        """Every member's train loss against time (:func:`dlnsim.plots.runs.ensemble_figure`).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from dlnsim.plots.runs import ensemble_figure
+
+        return ensemble_figure(self)
 
     def member(self, b: int) -> Trajectory:
         """Member ``b`` as a :class:`Trajectory` (its reached save times only).

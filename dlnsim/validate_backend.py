@@ -181,9 +181,8 @@ def cases(quick: bool = False) -> list[tuple[Callable, str, int, str]]:
 def validate(device: str = "cpu", quick: bool = False, quiet: bool = True) -> Results:
     """Run every case on numpy and on torch (``device``) and report the deviations. Ctrl-C
     stops after the cases finished so far (``Results.interrupted``)."""
-    from tqdm.auto import tqdm
-
     from dlnsim import backends
+    from dlnsim._progress import tqdm
     from dlnsim.solve import reraise_interrupts
 
     backends.get("torch", device)  # a clear error now if torch or the device is missing

@@ -394,3 +394,29 @@ def test_figures_help_names_every_figure_and_format_of_the_registry(capsys):
     for name in plots.FIGURES:
         assert name in out
     assert "{png,pdf,svg}" in out and "the files' format" in out
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    """No option without a help text (`simulate --method` once had none)."""
+    import argparse
+
+    from dlnsim.cli import build_parser
+
+    silent = []
+
+    def walk(parser, prefix):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{prefix} {name}")
+            elif action.option_strings and not action.help:
+                silent.append(f"{prefix} {action.option_strings[-1]}")
+
+    walk(build_parser(), "dlnsim")
+    assert not silent, silent
+    # the choices named in the parser (kept literal: building it must not import the solver)
+    from dlnsim.solve.options import METHODS
+
+    sim = next(a for a in build_parser()._subparsers._group_actions[0].choices["simulate"]
+               ._actions if "--method" in a.option_strings)
+    assert tuple(sim.choices) == METHODS

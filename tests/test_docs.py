@@ -83,3 +83,27 @@ def test_the_public_api_meets_the_numpydoc_standard():
     docs build enforces it; this says which name fails without building)."""
     pytest.importorskip("numpydoc")
     assert generate.validate_docstrings() == []
+
+
+# names that are public without being in __all__ (documented where they are used)
+PUBLIC_EXTRAS = {
+    "dlnsim.rules": {"Clip", "L2", "LayerRates", "NGD", "WeightDecay"},
+    "dlnsim.curvature": {"NotBalanced"},
+    "dlnsim.symbolic": {"t", "s", "s0", "s_star", "eta", "d_sym", "q_sym"},
+    "dlnsim.plots": {"FORMATS", "SECONDS"},
+    "dlnsim.testing": {"STRATEGIES"},
+}
+
+
+@pytest.mark.parametrize("module", generate.API_MODULES)
+def test_public_namespaces_show_only_public_names(module):
+    """dir() (tab completion) of a public module lists its API and its submodules, not what
+    it imports (os, Callable, np, annotations, ...)."""
+    import importlib
+    import pkgutil
+
+    mod = importlib.import_module(module)
+    subs = {m.name for m in pkgutil.iter_modules(getattr(mod, "__path__", []))}
+    shown = {n for n in dir(mod) if not n.startswith("_")}
+    leaked = shown - set(mod.__all__) - subs - PUBLIC_EXTRAS.get(module, set())
+    assert not leaked, sorted(leaked)

@@ -34,10 +34,19 @@ def _copy_sources(dest: Path) -> Path:
     return src
 
 
+def _run(cmd: list[str], cwd: Path) -> None:
+    """Run ``cmd``; on failure, fail the test with its stdout and stderr (pip's reason)."""
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if res.returncode:
+        pytest.fail(f"{' '.join(cmd)} exited {res.returncode}\n--- stdout\n{res.stdout}"
+                    f"\n--- stderr\n{res.stderr}")
+
+
 def _pip(*args: str, cwd: Path) -> None:
-    # no build isolation: setuptools comes with the venv, and CI must not need the network here
-    subprocess.run([sys.executable, "-m", "pip", *args, "--no-deps", "--no-build-isolation",
-                    "--quiet"], cwd=cwd, check=True, capture_output=True, text=True)
+    # no build isolation: CI must not need the network here; the test extra brings a
+    # setuptools that meets [build-system] (a new venv's own 65.5 has no bdist_wheel)
+    _run([sys.executable, "-m", "pip", *args, "--no-deps", "--no-build-isolation", "--quiet"],
+         cwd)
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +55,8 @@ def built(tmp_path_factory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("build")
     src = _copy_sources(tmp)
     _pip("wheel", str(src), "-w", str(tmp / "wheel"), cwd=tmp)
-    subprocess.run([sys.executable, "-c",
-                    "import sys; from setuptools import build_meta as b; "
-                    "b.build_sdist(sys.argv[1])", str(tmp / "sdist")],
-                   cwd=src, check=True, capture_output=True, text=True)
+    _run([sys.executable, "-c", "import sys; from setuptools import build_meta as b; "
+          "b.build_sdist(sys.argv[1])", str(tmp / "sdist")], src)
     sdist = next((tmp / "sdist").glob("dlnsim-*.tar.gz"))
     _pip("wheel", str(sdist), "-w", str(tmp / "from_sdist"), cwd=tmp)
     return {"wheel": next((tmp / "wheel").glob("*.whl")), "sdist": sdist,
@@ -101,3 +108,18 @@ def test_version_is_defined_once_and_printed_by_both_entry_points():
     for cmd in cmds:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         assert out.strip() == f"dlnsim {__version__}"
+
+
+def test_the_citation_and_the_license_match_the_package():
+    """CITATION.cff names this version and pyproject's license; LICENSE is that license."""
+    import re
+
+    from dlnsim import __version__
+
+    cff = (ROOT / "CITATION.cff").read_text()
+    assert re.search(rf'^version: "{re.escape(__version__)}"$', cff, flags=re.M), \
+        "CITATION.cff's version is not dlnsim.__version__"
+    license_ = re.search(r'^license = "([^"]+)"$', (ROOT / "pyproject.toml").read_text(),
+                         flags=re.M).group(1)
+    assert re.search(rf"^license: {license_}$", cff, flags=re.M)
+    assert (ROOT / "LICENSE").read_text().startswith(f"{license_} License")

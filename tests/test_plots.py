@@ -203,3 +203,26 @@ def test_depth2_wide_figure_data_equals_the_dense_kernels_runs_at_a_small_width(
         for a, b in zip(run.weights, dense.weights):
             assert np.abs(a - b).max() <= 1e-10 * np.abs(b).max()
 
+
+
+def test_a_run_and_an_ensemble_plot_themselves_in_one_call():
+    """Trajectory.plot(): loss, mode strengths, imbalance drift, every axis labelled, the
+    curves the run's own numbers; Ensemble.plot(): one loss curve per member."""
+    import numpy as np
+
+    from dlnsim import Network, Task, rules, simulate, simulate_ensemble
+
+    task = Task.teacher_student(n=3, rank=2)
+    traj = simulate(Network.random((3, 3, 3, 3), scale=0.3, seed=0), task, rules.ngd(2),
+                    np.linspace(0, 2, 5), quiet=True)
+    fig = traj.plot()
+    axes = fig.axes
+    assert len(axes) == 3 and all(ax.get_xlabel() and ax.get_ylabel() for ax in axes)
+    np.testing.assert_array_equal(axes[0].lines[0].get_ydata(), traj.loss)
+    assert len(axes[1].lines) == traj.mode_strengths.shape[1]
+    assert len(axes[2].lines) == len(traj.imbalance)
+    nets = [Network.random((3, 3, 3), scale=0.3, seed=s) for s in range(3)]
+    ens = simulate_ensemble(nets, task, rules.gd(), np.linspace(0, 2, 5), quiet=True)
+    fig = ens.plot()
+    assert len(fig.axes[0].lines) == 3 and fig.axes[0].get_ylabel()
+    np.testing.assert_array_equal(fig.axes[0].lines[2].get_ydata(), ens.loss[2])

@@ -176,3 +176,15 @@ def test_a_recording_inside_a_recording_reaches_both():
     outer = coverage.record(lambda: inner.append(coverage.record(
         lambda: rules.ngd(2.0).velocity(net, task))))
     assert inner[0] == outer == {"ngd.depth2.whitened"}
+
+
+def test_verify_to_a_file_reports_each_claim_as_it_finishes(capsys):
+    """stdout is not a terminal (a file, a pipe, this test): one line per finished claim, so
+    a long run shows progress; --quiet leaves only the table."""
+    assert main(["verify", "--only", "hcgd.*", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    n = len(verify.select("hcgd.*"))
+    lines = [line for line in out.splitlines() if line.startswith("[")]
+    assert len(lines) == n and lines[-1].startswith(f"[{n}/{n}] ") and ": pass (" in lines[0]
+    assert main(["verify", "--only", "hcgd.*", "--workers", "1", "--quiet"]) == 0
+    assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]

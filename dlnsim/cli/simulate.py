@@ -39,7 +39,9 @@ def add(sub, common) -> None:
                    help="label noise (default 0.1)")
     s.add_argument("--seed", type=count("an integer >= 0", 0), default=0,
                    help="random seed (default 0)")
-    s.add_argument("--method", choices=("ode", "discrete"), default="ode")
+    s.add_argument("--method", choices=("ode", "discrete"), default="ode",
+                   help="ode: the flow, integrated by --solver; discrete: steps of size lr "
+                        "(default ode)")
     s.add_argument("--solver", default=None,
                    help="ODE solver: DOP853 (numpy default), RK45, Radau, LSODA, dopri5, ...")
     s.add_argument("--backend", choices=("numpy", "torch"), default="numpy",

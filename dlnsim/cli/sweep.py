@@ -20,8 +20,8 @@ def add(sub, common) -> None:
     p.add_argument("folder", nargs="?", default=None, type=path, metavar="DIR",
                    help="the sweep's folder (after 'status' or 'plot')")
     p.add_argument("--out", default=None, type=path, metavar="DIR",
-                   help="the sweep's folder (created if missing; must be empty, or hold "
-                        "this spec's sweep with --resume)")
+                   help="the sweep's folder (created if missing, with its parents; must be "
+                        "empty, or hold this spec's sweep with --resume)")
     p.add_argument("--resume", action="store_true",
                    help="run only the chunks not yet finished (failed ones again)")
     p.add_argument("--dry-run", action="store_true",

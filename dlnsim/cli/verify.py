@@ -115,11 +115,21 @@ def run(a) -> int:
         verify.unload(loaded)
 
 
+def _progress_line(r, finished: int, total: int) -> None:
+    """Where no bar shows (output to a file or a pipe): one line per finished claim."""
+    print(f"[{finished}/{total}] {r.id}: {'pass' if r.passed else 'FAIL'} "
+          f"({r.seconds:.1f} s)", flush=True)
+
+
 def _verify(a) -> int:
+    import sys
+
     from dlnsim import verify
 
+    lines = None if a.quiet or sys.stdout.isatty() else _progress_line
     results = verify.run(a.only, quiet=a.quiet, builtin=not a.no_builtin, workers=a.workers,
-                         threads_per_worker=getattr(a, "threads", None), timeout=a.timeout)
+                         threads_per_worker=getattr(a, "threads", None), timeout=a.timeout,
+                         on_result=lines)
     if results:
         width = max(len(r.id) for r in results)
         src = min(max(len(r.source) for r in results), 48)

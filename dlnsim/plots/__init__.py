@@ -168,3 +168,9 @@ __all__ = ["FIG2_EXPONENTS", "FIG2_TARGETS", "FIGURES", "PhasePortrait", "RULE_C
            "fig2", "fig2_data", "fig3", "fig4", "fig5", "fig_depth2_wide", "fig_gn_norm",
            "fig_lazy_rich", "fig_other_rules", "gn_norm_data", "phase_diagram",
            "phase_portrait", "rule_label", "save", "write_figures"]
+
+
+def __dir__() -> list[str]:
+    """The public names (tab completion and ``dir()`` show no imports)."""
+    return sorted(__all__ + ["FORMATS", "SECONDS", "data", "papers", "planes", "portraits",
+                             "runs", "style"])

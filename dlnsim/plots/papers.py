@@ -261,7 +261,8 @@ def phase_diagram(ds=None) -> Figure:
     Parameters
     ----------
     ds : xarray.Dataset, optional
-        A sweep of ODE runs from aligned starts over at least two depths and two q.
+        A sweep over at least two depths and two q. From aligned starts (ODE runs) the closed
+        form is drawn beside the measurement; otherwise the measured half-loss time alone.
 
     Returns
     -------
@@ -270,10 +271,12 @@ def phase_diagram(ds=None) -> Figure:
     Raises
     ------
     ValueError
-        A sweep that is not of that kind.
+        A sweep with fewer than two depths or two q.
     """
     data = experiments.phase_diagram(experiments.phase_diagram_sweep() if ds is None else ds)
     qs = [r"$\infty$ (GD)" if np.isinf(q) else f"{q:g}" for q in data["q"]]
+    if data["closed"] is None:
+        return _measured_phase_diagram(data, qs)
     fig, axes = subplots(1, 3, figsize=(13, 3.9))
     panels = (("measured", r"(A) measured $t_{1/2}$ (full-matrix runs)", "viridis"),
               ("closed", r"(B) closed form $t_{1/2}$ (eq 17)", "viridis"),
@@ -302,6 +305,27 @@ def phase_diagram(ds=None) -> Figure:
     fig.suptitle(rf"half-max time of $\bar\sigma$ from $\bar\sigma_0 = {data['init']:g}$ to "
                  rf"$\bar\sigma_*/2$, $\bar\sigma_* = {data['s_star']:g}$, lr $= {data['lr']:g}$",
                  fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _measured_phase_diagram(data: dict, qs: list) -> Figure:
+    """The half-loss time of a sweep without a closed form (random starts, discrete steps)."""
+    values = data["measured"]
+    fig, ax = subplots(1, 1, figsize=(5.5, 3.9))
+    top = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
+    im = ax.imshow(values, cmap="viridis", vmin=0, vmax=top, aspect="auto")
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            ax.text(j, i, f"{values[i, j]:.3f}", ha="center", va="center", fontsize=8,
+                    color="w" if values[i, j] < 0.6 * top else "k")
+    ax.set_xticks(range(len(qs)), qs)
+    ax.set_yticks(range(len(data["depth"])), [str(int(d)) for d in data["depth"]])
+    ax.set_xlabel("curvature order $q$")
+    ax.set_ylabel("depth $d$")
+    ax.set_title("time for the train loss to halve (mean over seeds)\nno closed form: the "
+                 "start is not aligned and balanced", fontsize=9)
+    fig.colorbar(im, ax=ax, label=f"time $t$ (lr $= {data['lr']:g}$)")
     fig.tight_layout()
     return fig
 

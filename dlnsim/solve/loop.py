@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_namespace
 from array_api_compat import device as _device
-from tqdm.auto import tqdm
 
+from dlnsim._progress import tqdm
 from dlnsim.solve.base import Diverged, finite_rows, host, take
 from dlnsim.solve.options import IMPLICIT_SOLVERS, Options
 from dlnsim.solve.status import (

@@ -37,8 +37,9 @@ def run(spec, out, executor: Executor | None = None, *, workers: int | None = No
     spec
         A TOML file, a TOML string or a dict (:func:`dlnsim.sweep.spec.read`).
     out
-        The sweep's folder: created if missing; it must be empty or hold this spec's sweep
-        (then ``resume=True`` runs only the chunks not yet finished, failed ones included).
+        The sweep's folder: created if missing (and the folders above it); it must be empty
+        or hold this spec's sweep (then ``resume=True`` runs only the chunks not yet
+        finished, failed ones included).
     executor
         Any ``concurrent.futures.Executor`` (e.g. ``distributed.Client(...).get_executor()``);
         default: processes on this machine, ``workers`` of them (default: every CPU this
@@ -279,3 +280,6 @@ __all__ = ["AXES", "NOT_RUN", "Spec", "SpecError", "SweepInterrupted", "dry_run"
            "read", "run", "status"]
 
 
+def __dir__() -> list[str]:
+    """The public names (tab completion and ``dir()`` show no imports)."""
+    return sorted(__all__ + ["chunk", "engine", "spec", "store"])

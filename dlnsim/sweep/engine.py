@@ -92,7 +92,7 @@ def connect(scheduler: str | None = None, scheduler_file: str | None = None):
 def prepare(spec, out: str, resume: bool) -> tuple[Spec, list[int]]:
     """Check ``spec`` and ``out`` before any work; return the chunks still to run."""
     spec = read(spec)
-    out = check_output_folder(out, "out")
+    out = check_output_folder(out, "out", parents=True)
     if os.path.lexists(os.path.join(out, "chunks")):  # every folder written, not only the top
         check_output_folder(os.path.join(out, "chunks"), "out")
     chunks = spec.chunks()
@@ -120,7 +120,7 @@ def execute(spec: Spec, out: str, pending: list[int], executor: Executor | None 
             retries: int = 3, max_memory: float | None = None) -> dict:
     """Run the ``pending`` chunks of ``spec`` into ``out``; return ``{"done", "failed",
     "seconds"}``. See the module docs for the engines."""
-    from tqdm.auto import tqdm
+    from dlnsim._progress import tqdm
 
     chunks = spec.chunks()
     backend = "torch" if device is not None else "numpy"

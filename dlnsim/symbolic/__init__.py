@@ -367,3 +367,8 @@ __all__ = ["calibrated_rate", "closed_form", "conservation_derivative", "conserv
            "half_max_time", "half_max_time_exponent", "implicit_residual",
            "implicit_time", "implicit_time_hyper", "map_dynamics_balanced", "map_rhs",
            "mode_velocity", "ode_residual", "table1"]
+
+
+def __dir__() -> list[str]:
+    """The public names (tab completion and ``dir()`` show no imports)."""
+    return sorted(__all__ + ["canon", "laws", "t", "s", "s0", "s_star", "eta", "d_sym", "q_sym"])

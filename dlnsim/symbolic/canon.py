@@ -370,3 +370,8 @@ def end_to_end_svd_velocity(w, target, d: int, input_cov=None):
 __all__ = ["balanced_sharpness", "critical_decay", "decay_fixed_points", "discrete_mode_map",
            "end_to_end_gd_velocity", "end_to_end_svd_velocity", "lambda_balanced_depth2",
            "riccati_matrix", "unbalanced_mode_gd", "unbalanced_mode_rate"]
+
+
+def __dir__() -> list[str]:
+    """The public names (tab completion and ``dir()`` show no imports)."""
+    return sorted(__all__)

@@ -200,8 +200,7 @@ def reach(claims: list[Claim] | None = None, workers: int | None = None,
     dict
         Every probe, in :data:`PROBES` order, with the claims (catalogue order) that meet it.
     """
-    from tqdm.auto import tqdm
-
+    from dlnsim._progress import tqdm
     from dlnsim.verify.runner import _threads, _workers, _workers_load, cost
 
     claims = select(None) if claims is None else list(claims)

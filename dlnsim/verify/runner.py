@@ -90,7 +90,7 @@ def _workers_load(n_threads: int, claims: list[Claim]) -> dict:
 
 def run(only: str | None = None, quiet: bool = True, builtin: bool = True,
         workers: int | None = None, threads_per_worker: int | None = None,
-        timeout: float | None = None) -> Results:
+        timeout: float | None = None, on_result=None) -> Results:
     """Run the registered claims matching the glob ``only`` (the catalogue's unless
     ``builtin`` is False, and any of the user's); a progress bar unless ``quiet``. Ctrl-C stops
     after the claims finished so far, which are returned (``Results.interrupted``).
@@ -110,14 +110,16 @@ def run(only: str | None = None, quiet: bool = True, builtin: bool = True,
         BLAS threads for each claim (default 1).
     timeout : float, optional
         Seconds each claim may take; one that runs longer fails, saying so (default: none).
+    on_result : callable, optional
+        Called as ``on_result(result, finished, total)`` as each claim finishes (in the order
+        they finish), e.g. to log progress where no bar shows.
 
     Returns
     -------
     Results
         One :class:`CheckResult` per claim, in catalogue order.
     """
-    from tqdm.auto import tqdm
-
+    from dlnsim._progress import tqdm
     from dlnsim.solve import reraise_interrupts
 
     claims = select(only, builtin)
@@ -136,6 +138,8 @@ def run(only: str | None = None, quiet: bool = True, builtin: bool = True,
             done[c.id] = r
             bar.set_postfix_str(c.id)
             bar.update(1)
+            if on_result is not None:
+                on_result(r, len(done), len(claims))
 
         try:
             todo = claims
@@ -178,8 +182,7 @@ def matrix(claims: list[Claim] | None = None, mutants=None, quiet: bool = True,
     dict
         ``{mutant name: {claim id: caught}}``, in the order of ``mutants``.
     """
-    from tqdm.auto import tqdm
-
+    from dlnsim._progress import tqdm
     from dlnsim.verify import mutants as M
 
     claims = select(None) if claims is None else list(claims)
