@@ -135,9 +135,10 @@ def whitened_inputs(input_cov, n_samples: int | None = None, seed: int = 0) -> n
 
 
 def to_torch(net: Network, task: Task, n_samples: int | None = None, seed: int = 0,
-             device: str = "cpu") -> TorchProblem:
+             device: str = "cpu", data: str = "exact") -> TorchProblem:
     """The network as a ``torch.nn.Sequential`` of bias-free ``nn.Linear`` layers (float64),
-    with inputs of second moment ``S`` exactly and noise-free targets ``Y = X W*^T``.
+    with inputs of second moment ``S`` exactly and noise-free targets ``Y = X W*^T``, or the
+    task's own samples.
 
     Parameters
     ----------
@@ -151,14 +152,30 @@ def to_torch(net: Network, task: Task, n_samples: int | None = None, seed: int =
         Seed of the inputs' rotation (:func:`whitened_inputs`).
     device : str
         torch device.
+    data : {"exact", "task"}
+        ``"exact"``: inputs built with second moment ``S`` and targets ``X W*^T``;
+        ``"task"``: the task's own samples (``Task.teacher_student``), whose second moment is
+        the task's ``S`` and whose least-squares map is its ``W*``, so the Gauss-Newton matrix
+        and the gradient are the same and the loss differs by ``task.loss_offset``.
 
     Returns
     -------
     TorchProblem
-        Its loss is dlnsim's, ``loss_func(model(X), Y) / (2 N)`` (:attr:`~TorchProblem.loss`).
+        Its loss is dlnsim's, ``loss_func(model(X), Y) / (2 N)`` (:attr:`~TorchProblem.loss`;
+        plus ``task.loss_offset`` with the task's samples).
     """
     check_pair(net, task)
-    x = whitened_inputs(task.input_cov, n_samples, seed)
+    if data not in ("exact", "task"):
+        raise ValueError(f"data must be 'exact' or 'task', got {data!r}")
+    if data == "task":
+        if task.inputs is None:
+            raise ValueError("data='task' needs a task with samples (Task.teacher_student)")
+        if n_samples is not None:
+            raise ValueError("n_samples is for data='exact': the task's samples are given")
+        x, y = task.inputs.T, task.outputs.T
+    else:
+        x = whitened_inputs(task.input_cov, n_samples, seed)
+        y = x @ task.target.T
     torch = _torch()
     layers = []
     for w in net.weights:
@@ -167,8 +184,8 @@ def to_torch(net: Network, task: Task, n_samples: int | None = None, seed: int =
         with torch.no_grad():
             layer.weight.copy_(torch.tensor(w, dtype=torch.float64))
         layers.append(layer)
-    inputs = torch.as_tensor(x, dtype=torch.float64, device=device)
-    targets = torch.as_tensor(x @ task.target.T, dtype=torch.float64, device=device)
+    inputs = torch.tensor(x, dtype=torch.float64, device=device)
+    targets = torch.tensor(y, dtype=torch.float64, device=device)
     return TorchProblem(torch.nn.Sequential(*layers), inputs, targets,
                         torch.nn.MSELoss(reduction="sum"))
 

@@ -33,6 +33,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.viewcode",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax copied into _static: math renders without a network
     "numpydoc",
     "myst_nb",
 ]
@@ -76,3 +77,4 @@ html_static_path: list[str] = []
 def setup(app):
     app.connect("builder-inited", generate.check_docstrings)
     app.connect("build-finished", generate.check_notebook_figures)
+    app.connect("build-finished", generate.check_offline_math)

@@ -177,6 +177,39 @@ def check_notebook_figures(app, exc) -> None:
                     raise RuntimeError(f"notebook page {f} shows no figure")
 
 
+def check_offline_math(app, exc) -> None:
+    """After the build: every page loads MathJax from the site itself (a reader without a
+    network sees rendered math, not raw TeX), and the file it names is there."""
+    if exc is not None or app.builder.name != "html":
+        return
+    problems, pages = offline_math_problems(app.outdir)
+    if problems or not pages:
+        raise RuntimeError("math would need the network: " + "; ".join(problems[:5])
+                           if problems else "no page loads MathJax at all")
+
+
+def offline_math_problems(outdir: str) -> tuple[list[str], int]:
+    """``(problems, pages that load MathJax)`` of a built HTML site."""
+    import re
+
+    problems, pages = [], 0
+    for root, _, files in os.walk(outdir):
+        for f in files:
+            if not f.endswith(".html"):
+                continue
+            with open(os.path.join(root, f), encoding="utf-8") as fh:
+                text = fh.read()
+            srcs = re.findall(r'<script[^>]*\ssrc="([^"]*mathjax[^"]*)"', text, flags=re.I)
+            pages += bool(srcs)
+            for src in srcs:
+                where = os.path.relpath(os.path.join(root, f), outdir)
+                if "://" in src or src.startswith("//"):
+                    problems.append(f"{where} loads {src}")
+                elif not os.path.exists(os.path.join(root, src.split("?")[0])):
+                    problems.append(f"{where} loads {src}, which the site lacks")
+    return problems, pages
+
+
 # -- the API reference ----------------------------------------------------------------------
 API_MODULES = ("dlnsim", "dlnsim.rules", "dlnsim.modes", "dlnsim.curvature", "dlnsim.symbolic",
                "dlnsim.symbolic.canon",

@@ -107,3 +107,20 @@ def test_public_namespaces_show_only_public_names(module):
     shown = {n for n in dir(mod) if not n.startswith("_")}
     leaked = shown - set(mod.__all__) - subs - PUBLIC_EXTRAS.get(module, set())
     assert not leaked, sorted(leaked)
+
+
+def test_the_offline_math_check_finds_a_cdn_and_a_missing_file(tmp_path):
+    """docs/generate.offline_math_problems (run after every docs build) flags a page that
+    loads MathJax from the network or names a file the site lacks, and passes a local one."""
+    (tmp_path / "_static" / "mathjax").mkdir(parents=True)
+    (tmp_path / "_static" / "mathjax" / "tex-chtml.js").write_text("//")
+    (tmp_path / "ok.html").write_text('<script defer src="_static/mathjax/tex-chtml.js">'
+                                      '</script>')
+    assert generate.offline_math_problems(str(tmp_path)) == ([], 1)
+    (tmp_path / "cdn.html").write_text(
+        '<script src="https://cdn.jsdelivr.net/npm/mathjax@4/tex-mml-chtml.js"></script>')
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "gone.html").write_text('<script src="_static/mathjax/x.js"></script>')
+    problems, pages = generate.offline_math_problems(str(tmp_path))
+    assert pages == 3 and len(problems) == 2
+    assert any("cdn.jsdelivr" in p for p in problems) and any("lacks" in p for p in problems)

@@ -253,3 +253,23 @@ def test_backpack_exact_ggn_diagonal_and_kflr_are_dlnsims(widths, n):
         out_side, in_side = (f.detach().numpy() for f in p.kflr)
         np.testing.assert_allclose(out_side, 2 * n * b, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(in_side, a, rtol=1e-10, atol=1e-12)
+
+
+def test_the_tasks_own_samples_give_the_same_curvature_and_gradient():
+    """data='task': a teacher-student task's samples (second moment S = I exactly, labels with
+    noise); the loss differs by the task's offset, the GN matrix (curvlinops) does not."""
+    task = Task.teacher_student(n=3, rank=2, samples=7, noise=0.3, seed=1)
+    net = Network.random((3, 4, 3), scale=0.7, seed=2)
+    prob = interop.to_torch(net, task, data="task")
+    m = net.map - task.target
+    assert prob.n_samples == 7
+    assert prob.loss() == pytest.approx(0.5 * np.sum(m * m) + task.loss_offset, rel=1e-12)
+    cl = pytest.importorskip("curvlinops")
+    ggn = cl.GGNLinearOperator(prob.model, prob.loss_func, prob.params, prob.data)
+    v = np.random.default_rng(6).standard_normal((net.flat().size, 2))
+    np.testing.assert_allclose((ggn @ torch.as_tensor(v)).numpy() / (2 * 7),
+                               interop.gauss_newton(net, task) @ v, rtol=1e-10, atol=1e-13)
+    with pytest.raises(ValueError, match="needs a task with samples"):
+        interop.to_torch(net, Task(target=task.target), data="task")
+    with pytest.raises(ValueError, match="data must be"):
+        interop.to_torch(net, task, data="samples")

@@ -188,3 +188,14 @@ def test_verify_to_a_file_reports_each_claim_as_it_finishes(capsys):
     assert len(lines) == n and lines[-1].startswith(f"[{n}/{n}] ") and ": pass (" in lines[0]
     assert main(["verify", "--only", "hcgd.*", "--workers", "1", "--quiet"]) == 0
     assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+
+
+def test_the_readme_shows_every_claim_in_the_order_verify_prints_them():
+    """The README's verify output lists the catalogue's claims, in catalogue order, each with
+    its tolerance: regenerate it (dlnsim verify --quiet) when the catalogue changes."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```\n(claim +source .*?)```", text, flags=re.S).group(1).splitlines()
+    rows = [line.split() for line in block[1:] if line and not line[0].isdigit()]
+    assert [r[0] for r in rows] == [c.id for c in verify.select(None)]
+    for r in rows:
+        assert float(r[-2]) == pytest.approx(verify.REGISTRY[r[0]].tolerance, rel=0.06)
