@@ -186,6 +186,57 @@ def check_offline_math(app, exc) -> None:
     if problems or not pages:
         raise RuntimeError("math would need the network: " + "; ".join(problems[:5])
                            if problems else "no page loads MathJax at all")
+    rendered_math(app.outdir)
+
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+MATH_PAGES = ("concepts.html", "_generated/claims/canon.html")
+
+
+def rendered_math(outdir: str, pages=MATH_PAGES) -> dict[str, int]:
+    """Open ``pages`` of the built site in a headless browser from ``file://`` (no server, no
+    network) and check that MathJax typeset every formula: each ``<span class="math">`` holds
+    an ``<mjx-container>`` and no ``<mjx-merror>``. A screenshot of the first page goes to
+    ``_static/offline-math.png``. Without a browser it says so and checks nothing, except
+    under CI (``CI=true``), which must have one.
+
+    Returns
+    -------
+    dict
+        ``{page: formulas typeset}``.
+    """
+    import re
+    import shutil
+    import subprocess
+
+    browser = next((b for b in BROWSERS if shutil.which(b)), None)
+    if browser is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("the offline-math check needs a headless browser (chromium)")
+        print("offline math: no headless browser found, rendering not checked")
+        return {}
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000"]
+    typeset = {}
+    for k, page in enumerate(pages):
+        url = "file://" + os.path.abspath(os.path.join(outdir, page))
+        dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True,
+                             text=True, timeout=120).stdout
+        spans = len(re.findall(r'<span class="math notranslate nohighlight">', dom)) + len(
+            re.findall(r'<div class="math notranslate nohighlight">', dom))
+        done = len(re.findall(r"<mjx-container", dom))
+        errors = len(re.findall(r"<mjx-merror", dom))
+        if spans == 0 or done < spans or errors:
+            raise RuntimeError(f"{page}: MathJax typeset {done} of {spans} formulas offline "
+                               f"({errors} errors)")
+        typeset[page] = done
+        if k == 0:
+            subprocess.run([browser, *flags, "--window-size=1000,1400",
+                            "--screenshot=" + os.path.join(outdir, "_static",
+                                                           "offline-math.png"), url],
+                           capture_output=True, timeout=120)
+    print("offline math: typeset " + ", ".join(f"{n} formulas in {p}"
+                                                 for p, n in typeset.items()))
+    return typeset
 
 
 def offline_math_problems(outdir: str) -> tuple[list[str], int]:

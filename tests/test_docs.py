@@ -124,3 +124,17 @@ def test_the_offline_math_check_finds_a_cdn_and_a_missing_file(tmp_path):
     problems, pages = generate.offline_math_problems(str(tmp_path))
     assert pages == 3 and len(problems) == 2
     assert any("cdn.jsdelivr" in p for p in problems) and any("lacks" in p for p in problems)
+
+
+def test_the_rendered_math_check_fails_a_page_whose_math_is_not_typeset(tmp_path):
+    """With a headless browser: a page with a formula and no MathJax is refused (the check
+    the docs build runs on the real site, offline)."""
+    import shutil
+
+    if not any(shutil.which(b) for b in generate.BROWSERS):
+        pytest.skip("no headless browser (chromium) on this machine")
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "raw.html").write_text(
+        '<html><body><span class="math notranslate nohighlight">\\(x^2\\)</span></body></html>')
+    with pytest.raises(RuntimeError, match="typeset 0 of 1 formulas"):
+        generate.rendered_math(str(tmp_path), pages=("raw.html",))
