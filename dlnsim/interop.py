@@ -374,21 +374,24 @@ def diagonal_blocks(net: Network, task: Task) -> list[np.ndarray]:
     return out
 
 
-def empirical_fisher(net: Network, problem: TorchProblem) -> np.ndarray:
+def empirical_fisher(problem: TorchProblem) -> np.ndarray:
     """``(1/N) sum_n g_n g_n^T`` with the per-example gradients ``g_n = J_n^T (W x_n - y_n)``
-    of the problem's data (the true Fisher is :func:`gauss_newton`; the two differ away from a
-    minimum, and the empirical one vanishes at it).
+    of the problem's model and data (the true Fisher is :func:`gauss_newton`; the two differ
+    away from a minimum, and the empirical one vanishes at it).
 
     Parameters
     ----------
-    net : Network
     problem : TorchProblem
-        Its inputs and targets.
+        Its model (the network, read back by :func:`from_torch`), inputs and targets.
 
     Returns
     -------
     numpy.ndarray
     """
+    if not isinstance(problem, TorchProblem):
+        raise TypeError(f"problem must be a dlnsim.interop.TorchProblem, got "
+                        f"{type(problem).__name__}")
+    net = from_torch(problem.model)
     x = problem.inputs.detach().cpu().numpy()
     y = problem.targets.detach().cpu().numpy()
     g = np.array([_example_gradient(net, xn, net.map @ xn - yn) for xn, yn in zip(x, y)])

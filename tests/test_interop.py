@@ -183,13 +183,15 @@ def test_curvlinops_empirical_fisher_is_4n_times_dlnsims_and_not_the_true_fisher
     prob = interop.to_torch(net, task, n_samples=6)
     ef = cl.EFLinearOperator(prob.model, prob.loss_func, prob.params, prob.data)
     v = np.random.default_rng(4).standard_normal((net.flat().size, 3))
-    want = 4 * 6 * interop.empirical_fisher(net, prob) @ v
+    want = 4 * 6 * interop.empirical_fisher(prob) @ v
     got = (ef @ torch.as_tensor(v)).numpy()
     assert np.abs(got - want).max() <= 1e-10 * np.abs(want).max()
     h = interop.gauss_newton(net, task)
-    assert np.linalg.norm(interop.empirical_fisher(net, prob) - h) > 1e-2 * np.linalg.norm(h)
+    assert np.linalg.norm(interop.empirical_fisher(prob) - h) > 1e-2 * np.linalg.norm(h)
     at_min = interop.to_torch(net, Task(target=net.map, input_cov=task.input_cov), 6)
-    assert np.abs(interop.empirical_fisher(net, at_min)).max() < 1e-20
+    assert np.abs(interop.empirical_fisher(at_min)).max() < 1e-20
+    with pytest.raises(TypeError, match="problem must be a dlnsim.interop.TorchProblem"):
+        interop.empirical_fisher(net)
 
 
 def test_curvlinops_cg_inverse_of_the_damped_ggn_is_the_q1_ngd_direction():
